@@ -1,0 +1,218 @@
+// Package temporalserver runs a Temporal server inside the Ferry process: SQLite persistence
+// (a file, or memory for tests), every service on loopback.
+//
+// It is the only package that imports go.temporal.io/server. Linking the server costs minutes
+// and gigabytes, so everything else depends on the SDK alone.
+package temporalserver
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/server/common/authorization"
+	"go.temporal.io/server/common/cluster"
+	"go.temporal.io/server/common/config"
+	"go.temporal.io/server/common/dynamicconfig"
+	"go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/metrics"
+	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
+	"go.temporal.io/server/common/primitives"
+	"go.temporal.io/server/schema/sqlite"
+	"go.temporal.io/server/temporal"
+)
+
+// Options say where the server keeps its state and where it listens.
+type Options struct {
+	// DatabaseFile is the SQLite file; empty keeps everything in memory.
+	DatabaseFile string
+	// Port is the frontend gRPC port on 127.0.0.1; 0 picks a free one.
+	Port int
+	// Namespace is registered at start (idempotent). Defaults to "default".
+	Namespace string
+	// SearchAttributes are registered on a namespace the first time it is created.
+	SearchAttributes map[string]enumspb.IndexedValueType
+	// LogFile receives the server's own log (warnings and errors); empty discards it.
+	LogFile string
+}
+
+// Server is a running embedded Temporal server.
+type Server struct {
+	srv     temporal.Server
+	address string
+}
+
+// Start starts the server and returns once its frontend accepts connections.
+func Start(opts Options) (*Server, error) {
+	if opts.Namespace == "" {
+		opts.Namespace = "default"
+	}
+	if opts.Port == 0 {
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		opts.Port = p
+	}
+	logger := log.Logger(log.NewNoopLogger())
+	if opts.LogFile != "" {
+		logger = log.NewZapLogger(log.BuildZapLogger(log.Config{Level: "warn", OutputFile: opts.LogFile}))
+	}
+
+	cfg, err := serverConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	sqlCfg := cfg.Persistence.DataStores[sqliteplugin.PluginName].SQL
+	if opts.DatabaseFile != "" {
+		if err := os.MkdirAll(filepath.Dir(opts.DatabaseFile), 0o700); err != nil {
+			return nil, fmt.Errorf("temporal state directory: %w", err)
+		}
+		if _, err := os.Stat(opts.DatabaseFile); errors.Is(err, os.ErrNotExist) {
+			if err := sqlite.SetupSchema(sqlCfg); err != nil {
+				return nil, fmt.Errorf("create temporal schema in %s: %w", opts.DatabaseFile, err)
+			}
+		}
+	} else if err := sqlite.SetupSchema(sqlCfg); err != nil {
+		return nil, fmt.Errorf("create temporal schema in memory: %w", err)
+	}
+	ns, err := sqlite.NewNamespaceConfig(cfg.ClusterMetadata.CurrentClusterName, opts.Namespace, false, opts.SearchAttributes)
+	if err != nil {
+		return nil, err
+	}
+	if err := sqlite.CreateNamespaces(sqlCfg, ns); err != nil {
+		return nil, fmt.Errorf("register namespace %s: %w", opts.Namespace, err)
+	}
+	authorizer, err := authorization.GetAuthorizerFromConfig(&cfg.Global.Authorization)
+	if err != nil {
+		return nil, err
+	}
+	claimMapper, err := authorization.GetClaimMapperFromConfig(&cfg.Global.Authorization, logger)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := temporal.NewServer(
+		temporal.WithConfig(cfg),
+		temporal.ForServices(temporal.DefaultServices),
+		temporal.WithLogger(logger),
+		temporal.WithAuthorizer(authorizer),
+		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper }),
+		temporal.WithCustomMetricsHandler(metrics.NoopMetricsHandler),
+		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{
+			// Lets a run be found by a search attribute right after the namespace is created.
+			dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): []dynamicconfig.ConstrainedValue{{Value: true}},
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("create temporal server: %w", err)
+	}
+	if err := srv.Start(); err != nil {
+		return nil, fmt.Errorf("start temporal server: %w", err)
+	}
+	s := &Server{srv: srv, address: net.JoinHostPort("127.0.0.1", strconv.Itoa(opts.Port))}
+	if err := waitListening(s.address, 30*time.Second); err != nil {
+		_ = srv.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Address is the frontend's host:port.
+func (s *Server) Address() string { return s.address }
+
+// Stop stops every service; the SQLite file stays consistent.
+func (s *Server) Stop() error { return s.srv.Stop() }
+
+func serverConfig(opts Options) (*config.Config, error) {
+	sqlCfg := &config.SQL{
+		PluginName:        sqliteplugin.PluginName,
+		ConnectAttributes: map[string]string{"mode": "rwc", "journal_mode": "wal"},
+		DatabaseName:      opts.DatabaseFile,
+	}
+	if opts.DatabaseFile == "" {
+		sqlCfg.ConnectAttributes = map[string]string{"mode": "memory", "cache": "shared"}
+		sqlCfg.DatabaseName = "ferry-" + primitives.NewUUID().String()
+	}
+	const host = "127.0.0.1"
+	service := func(grpcPort int) (config.Service, error) {
+		if grpcPort == 0 {
+			p, err := freePort()
+			if err != nil {
+				return config.Service{}, err
+			}
+			grpcPort = p
+		}
+		mp, err := freePort()
+		if err != nil {
+			return config.Service{}, err
+		}
+		return config.Service{RPC: config.RPC{GRPCPort: grpcPort, MembershipPort: mp, BindOnIP: host}}, nil
+	}
+	services := map[string]config.Service{}
+	for name, port := range map[string]int{"frontend": opts.Port, "history": 0, "matching": 0, "worker": 0} {
+		svc, err := service(port)
+		if err != nil {
+			return nil, err
+		}
+		services[name] = svc
+	}
+	frontend := net.JoinHostPort(host, strconv.Itoa(opts.Port))
+	return &config.Config{
+		Global: config.Global{
+			Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: host},
+		},
+		Persistence: config.Persistence{
+			DefaultStore:     sqliteplugin.PluginName,
+			VisibilityStore:  sqliteplugin.PluginName,
+			NumHistoryShards: 1,
+			DataStores:       map[string]config.DataStore{sqliteplugin.PluginName: {SQL: sqlCfg}},
+		},
+		ClusterMetadata: &cluster.Config{
+			FailoverVersionIncrement: 10,
+			MasterClusterName:        "active",
+			CurrentClusterName:       "active",
+			ClusterInformation: map[string]cluster.ClusterInformation{
+				"active": {Enabled: true, InitialFailoverVersion: 1, RPCAddress: frontend},
+			},
+		},
+		DCRedirectionPolicy: config.DCRedirectionPolicy{Policy: "noop"},
+		Services:            services,
+		Archival: config.Archival{
+			History:    config.HistoryArchival{State: "disabled"},
+			Visibility: config.VisibilityArchival{State: "disabled"},
+		},
+		NamespaceDefaults: config.NamespaceDefaults{Archival: config.ArchivalNamespaceDefaults{
+			History:    config.HistoryArchivalNamespaceDefaults{State: "disabled"},
+			Visibility: config.VisibilityArchivalNamespaceDefaults{State: "disabled"},
+		}},
+		PublicClient: config.PublicClient{HostPort: frontend},
+	}, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func waitListening(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			return c.Close()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("temporal frontend %s not listening after %s: %w", addr, timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

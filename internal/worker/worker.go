@@ -1,0 +1,30 @@
+// Package worker assembles a Temporal worker that runs Ferry's workflows and activities.
+package worker
+
+import (
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/ferryhq/ferry/activities"
+	"github.com/ferryhq/ferry/workflows"
+)
+
+// Options tune a worker.
+type Options struct {
+	// TaskQueue defaults to workflows.TaskQueue.
+	TaskQueue string
+	// ExtraSteps are additional step implementations (tests register their own step types).
+	ExtraSteps map[string]activities.Step
+}
+
+// New returns a worker (not yet started) with every workflow and step implementation.
+func New(c client.Client, opts Options) worker.Worker {
+	if opts.TaskQueue == "" {
+		opts.TaskQueue = workflows.TaskQueue
+	}
+	w := worker.New(c, opts.TaskQueue, worker.Options{})
+	w.RegisterWorkflowWithOptions(workflows.Runbook, workflow.RegisterOptions{Name: workflows.RunbookWorkflowName})
+	activities.Register(w, opts.ExtraSteps)
+	return w
+}
