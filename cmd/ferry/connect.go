@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/ferryhq/ferry/internal/temporalserver"
+	"github.com/ferryhq/ferry/internal/worker"
+	"github.com/ferryhq/ferry/workflows"
+)
+
+// Exit codes.
+const (
+	exitFailed      = 1 // the run failed or was rolled back
+	exitInvalid     = 2 // bad input: a runbook, a flag, a run id
+	exitCancelled   = 3 // the run was cancelled
+	exitUnreachable = 4 // Temporal could not be reached
+)
+
+func temporalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "address", Usage: "Temporal frontend host:port; empty uses Ferry's embedded server", EnvVars: []string{"TEMPORAL_ADDRESS"}},
+		&cli.StringFlag{Name: "namespace", Value: "default", Usage: "Temporal namespace", EnvVars: []string{"TEMPORAL_NAMESPACE"}},
+		&cli.StringFlag{Name: "tls-cert", Usage: "client certificate (PEM) for Temporal mTLS", EnvVars: []string{"TEMPORAL_TLS_CERT"}},
+		&cli.StringFlag{Name: "tls-key", Usage: "client key (PEM) for Temporal mTLS", EnvVars: []string{"TEMPORAL_TLS_KEY"}},
+		&cli.StringFlag{Name: "tls-ca", Usage: "CA certificates (PEM) to verify Temporal", EnvVars: []string{"TEMPORAL_TLS_CA"}},
+		&cli.BoolFlag{Name: "tls", Usage: "use TLS to Temporal (implied by the other tls flags or an API key)", EnvVars: []string{"TEMPORAL_TLS"}},
+		&cli.StringFlag{Name: "api-key", Usage: "Temporal Cloud API key", EnvVars: []string{"TEMPORAL_API_KEY"}},
+		&cli.StringFlag{Name: "state-dir", Usage: "where the embedded server keeps its SQLite file and log", EnvVars: []string{"FERRY_STATE_DIR"}, Value: defaultStateDir()},
+		&cli.IntFlag{Name: "port", Value: 7233, Usage: "loopback port of the embedded server", EnvVars: []string{"FERRY_PORT"}},
+	}
+}
+
+func defaultStateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "ferry")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "state", "ferry")
+	}
+	return filepath.Join(os.TempDir(), "ferry-state")
+}
+
+// session is a connection to Temporal, with the embedded server and a worker when this
+// process hosts them.
+type session struct {
+	client   client.Client
+	server   *temporalserver.Server
+	worker   sdkworker.Worker
+	lock     *os.File
+	embedded bool
+}
+
+func (s *session) Close() {
+	if s.worker != nil {
+		s.worker.Stop()
+	}
+	if s.client != nil {
+		s.client.Close()
+	}
+	if s.server != nil {
+		_ = s.server.Stop()
+	}
+	if s.lock != nil {
+		_ = s.lock.Close()
+	}
+}
+
+// hostsWorker says whether runs make progress while this process lives.
+func (s *session) hostsWorker() bool { return s.worker != nil }
+
+func quietLogger() sdklog.Logger {
+	return sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// connect reaches Temporal. With --address it dials that cluster (and runs a worker only
+// when wantWorker). Without it, it uses the embedded server: another ferry process's if one
+// is listening on the port, else one it starts itself, always with a worker, so runs parked
+// by a crash continue while this process lives.
+func connect(c *cli.Context, wantWorker bool) (*session, error) {
+	if addr := c.String("address"); addr != "" {
+		opts, err := clientOptions(c, addr)
+		if err != nil {
+			return nil, cli.Exit(err.Error(), exitInvalid)
+		}
+		cl, err := client.Dial(opts)
+		if err != nil {
+			return nil, cli.Exit(fmt.Sprintf("cannot reach Temporal at %s: %v", addr, err), exitUnreachable)
+		}
+		s := &session{client: cl}
+		if wantWorker {
+			if err := s.startWorker(); err != nil {
+				s.Close()
+				return nil, err
+			}
+		}
+		return s, nil
+	}
+	return connectEmbedded(c)
+}
+
+func clientOptions(c *cli.Context, addr string) (client.Options, error) {
+	opts := client.Options{HostPort: addr, Namespace: c.String("namespace"), Logger: quietLogger()}
+	useTLS := c.Bool("tls") || c.String("tls-cert") != "" || c.String("tls-ca") != "" || c.String("api-key") != ""
+	if useTLS {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if ca := c.String("tls-ca"); ca != "" {
+			pem, err := os.ReadFile(ca)
+			if err != nil {
+				return opts, fmt.Errorf("--tls-ca: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return opts, fmt.Errorf("--tls-ca %s: no PEM certificates", ca)
+			}
+			tc.RootCAs = pool
+		}
+		if cert := c.String("tls-cert"); cert != "" {
+			kp, err := tls.LoadX509KeyPair(cert, c.String("tls-key"))
+			if err != nil {
+				return opts, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{kp}
+		}
+		opts.ConnectionOptions.TLS = tc
+	}
+	if key := c.String("api-key"); key != "" {
+		opts.Credentials = client.NewAPIKeyStaticCredentials(key)
+	}
+	return opts, nil
+}
+
+func connectEmbedded(c *cli.Context) (*session, error) {
+	dir := c.String("state-dir")
+	port := c.Int("port")
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, cli.Exit(fmt.Sprintf("state directory %s: %v", dir, err), exitInvalid)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		// Another ferry process serving already? Use it; it runs a worker too.
+		if cl, err := dialQuick(c, addr); err == nil {
+			return &session{client: cl, embedded: true}, nil
+		}
+		lock, err := tryLock(filepath.Join(dir, "server.lock"))
+		if err == nil {
+			s, err := startEmbedded(c, dir, port, lock)
+			if err != nil {
+				_ = lock.Close()
+			}
+			return s, err
+		}
+		if time.Now().After(deadline) {
+			return nil, cli.Exit(fmt.Sprintf("another ferry process holds %s but its server on %s does not answer", filepath.Join(dir, "server.lock"), addr), exitUnreachable)
+		}
+		time.Sleep(200 * time.Millisecond) // another process is starting the server
+	}
+}
+
+func dialQuick(c *cli.Context, addr string) (client.Client, error) {
+	ctx, cancel := context.WithTimeout(c.Context, 2*time.Second)
+	defer cancel()
+	return client.DialContext(ctx, client.Options{HostPort: addr, Namespace: c.String("namespace"), Logger: quietLogger()})
+}
+
+func tryLock(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func startEmbedded(c *cli.Context, dir string, port int, lock *os.File) (*session, error) {
+	srv, err := temporalserver.Start(temporalserver.Options{
+		DatabaseFile:     filepath.Join(dir, "temporal.db"),
+		Port:             port,
+		Namespace:        c.String("namespace"),
+		SearchAttributes: map[string]enumspb.IndexedValueType{workflows.SearchAttributeRunbook: enumspb.INDEXED_VALUE_TYPE_KEYWORD},
+		LogFile:          filepath.Join(dir, "temporal.log"),
+	})
+	if err != nil {
+		return nil, cli.Exit(fmt.Sprintf("embedded Temporal server: %v", err), exitUnreachable)
+	}
+	cl, err := client.Dial(client.Options{HostPort: srv.Address(), Namespace: c.String("namespace"), Logger: quietLogger()})
+	if err != nil {
+		_ = srv.Stop()
+		return nil, cli.Exit(fmt.Sprintf("embedded Temporal server: %v", err), exitUnreachable)
+	}
+	s := &session{client: cl, server: srv, lock: lock, embedded: true}
+	if err := s.startWorker(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *session) startWorker() error {
+	w := worker.New(s.client, worker.Options{})
+	if err := w.Start(); err != nil {
+		return cli.Exit(fmt.Sprintf("start worker: %v", err), exitUnreachable)
+	}
+	s.worker = w
+	return nil
+}
+
+var errNoRun = errors.New("no such run")
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/ferryhq/ferry/workflows"
+)
+
+func approveCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "approve",
+		Usage:     "approve (or --reject) a run's waiting approval step",
+		ArgsUsage: "RUN",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "step", Usage: "the approval step; needed only when several wait"},
+			&cli.StringFlag{Name: "by", Usage: "who approves", Value: currentUser()},
+			&cli.StringFlag{Name: "comment", Aliases: []string{"m"}, Usage: "why"},
+			&cli.BoolFlag{Name: "reject", Usage: "reject: the step fails and the run rolls back if it may"},
+		},
+		Action: func(c *cli.Context) error {
+			id, err := runArg(c)
+			if err != nil {
+				return err
+			}
+			s, err := connect(c, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			a := workflows.Approval{Step: c.String("step"), By: c.String("by"), Comment: c.String("comment"), Reject: c.Bool("reject")}
+			step, err := update(c.Context, s.client, id, workflows.UpdateApprove, a)
+			if err != nil {
+				return err
+			}
+			verb := "approved"
+			if a.Reject {
+				verb = "rejected"
+			}
+			fmt.Printf("%s step %v of run %s\n", verb, step, id)
+			return nil
+		},
+	}
+}
+
+func pauseCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "pause",
+		Usage:     "pause a run before its next step (the current step finishes); ferry resume continues it",
+		ArgsUsage: "RUN",
+		Action: func(c *cli.Context) error {
+			id, err := runArg(c)
+			if err != nil {
+				return err
+			}
+			s, err := connect(c, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if _, err := update(c.Context, s.client, id, workflows.UpdatePause); err != nil {
+				return err
+			}
+			fmt.Printf("run %s will pause before its next step\n", id)
+			return nil
+		},
+	}
+}
+
+func cancelCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "cancel",
+		Usage:     "cancel a run; completed steps roll back unless it passed its point of no return",
+		ArgsUsage: "RUN",
+		Flags:     []cli.Flag{&cli.BoolFlag{Name: "wait", Usage: "wait until the rollback has finished"}},
+		Action: func(c *cli.Context) error {
+			id, err := runArg(c)
+			if err != nil {
+				return err
+			}
+			s, err := connect(c, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if err := s.client.CancelWorkflow(c.Context, id, ""); err != nil {
+				return cli.Exit(fmt.Sprintf("cancel %s: %v", id, err), exitInvalid)
+			}
+			fmt.Printf("cancellation of run %s requested\n", id)
+			if !c.Bool("wait") {
+				return nil
+			}
+			for {
+				st, _, err := fetchStatus(c.Context, s.client, id)
+				if err != nil {
+					return err
+				}
+				if st.Phase.Terminal() {
+					fmt.Printf("run %s %s: %s\n", id, st.Phase, st.Error)
+					return nil
+				}
+				time.Sleep(300 * time.Millisecond)
+			}
+		},
+	}
+}
+
+func listCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "list",
+		Usage: "list runs, newest first",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "runbook", Usage: "only runs of this runbook"},
+			&cli.IntFlag{Name: "limit", Value: 50},
+			outputFlag(),
+		},
+		Action: func(c *cli.Context) error {
+			s, err := connect(c, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			runs, err := listRuns(c.Context, s, c.String("runbook"), c.Int("limit"))
+			if err != nil {
+				return err
+			}
+			if c.String("output") == "json" {
+				return printJSON(runs)
+			}
+			fmt.Printf("%-40s %-24s %-16s %-20s %s\n", "RUN", "RUNBOOK", "STATUS", "STARTED", "CLOSED")
+			for _, r := range runs {
+				closed := ""
+				if !r.Closed.IsZero() {
+					closed = r.Closed.Local().Format("2006-01-02 15:04:05")
+				}
+				fmt.Printf("%-40s %-24s %-16s %-20s %s\n", r.ID, r.Runbook, r.Status, r.Started.Local().Format("2006-01-02 15:04:05"), closed)
+			}
+			return nil
+		},
+	}
+}
+
+type runSummary struct {
+	ID      string    `json:"id"`
+	Runbook string    `json:"runbook"`
+	Status  string    `json:"status"`
+	Started time.Time `json:"started"`
+	Closed  time.Time `json:"closed,omitzero"`
+}
+
+func listRuns(ctx context.Context, s *session, runbook string, limit int) ([]runSummary, error) {
+	var out []runSummary
+	var token []byte
+	dc := converter.GetDefaultDataConverter()
+	for len(out) < limit {
+		resp, err := s.client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query:         fmt.Sprintf("WorkflowType = '%s'", workflows.RunbookWorkflowName),
+			NextPageToken: token,
+		})
+		if err != nil {
+			return nil, cli.Exit(fmt.Sprintf("list runs: %v", err), exitUnreachable)
+		}
+		for _, e := range resp.GetExecutions() {
+			r := runSummary{ID: e.GetExecution().GetWorkflowId(), Status: runStatus(e.GetStatus()), Started: e.GetStartTime().AsTime()}
+			if ct := e.GetCloseTime(); ct != nil {
+				r.Closed = ct.AsTime()
+			}
+			if p, ok := e.GetMemo().GetFields()[workflows.MemoRunbook]; ok {
+				_ = dc.FromPayload(p, &r.Runbook)
+			}
+			// Runs that continued as new appear once per hand-over; keep the newest.
+			if e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW || (runbook != "" && r.Runbook != runbook) {
+				continue
+			}
+			out = append(out, r)
+		}
+		token = resp.GetNextPageToken()
+		if len(token) == 0 {
+			break
+		}
+	}
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+func runStatus(s enumspb.WorkflowExecutionStatus) string {
+	return strings.ToLower(strings.TrimPrefix(s.String(), "WORKFLOW_EXECUTION_STATUS_"))
+}
+
+func historyCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "history",
+		Usage:     "show a run's event history: steps scheduled, completed, failed, approvals, timers",
+		ArgsUsage: "RUN",
+		Action: func(c *cli.Context) error {
+			id, err := runArg(c)
+			if err != nil {
+				return err
+			}
+			s, err := connect(c, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			it := s.client.GetWorkflowHistory(c.Context, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+			scheduled := map[int64]string{}
+			for it.HasNext() {
+				e, err := it.Next()
+				if err != nil {
+					return cli.Exit(fmt.Sprintf("history of %s: %v", id, err), exitInvalid)
+				}
+				if line := historyLine(e, scheduled); line != "" {
+					fmt.Printf("%5d  %s  %s\n", e.GetEventId(), e.GetEventTime().AsTime().Local().Format("2006-01-02 15:04:05.000"), line)
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func historyLine(e *historypb.HistoryEvent, scheduled map[int64]string) string {
+	switch e.GetEventType() {
+	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+		return "run started"
+	case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+		a := e.GetActivityTaskScheduledEventAttributes()
+		scheduled[e.GetEventId()] = a.GetActivityId()
+		return fmt.Sprintf("step %s scheduled (%s)", a.GetActivityId(), a.GetActivityType().GetName())
+	case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+		return fmt.Sprintf("step %s completed", scheduled[e.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()])
+	case enumspb.EVENT_TYPE_ACTIVITY_TASK_FAILED:
+		a := e.GetActivityTaskFailedEventAttributes()
+		return fmt.Sprintf("step %s failed: %s", scheduled[a.GetScheduledEventId()], a.GetFailure().GetMessage())
+	case enumspb.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
+		return fmt.Sprintf("step %s timed out", scheduled[e.GetActivityTaskTimedOutEventAttributes().GetScheduledEventId()])
+	case enumspb.EVENT_TYPE_ACTIVITY_TASK_CANCELED:
+		return fmt.Sprintf("step %s cancelled", scheduled[e.GetActivityTaskCanceledEventAttributes().GetScheduledEventId()])
+	case enumspb.EVENT_TYPE_TIMER_STARTED:
+		return fmt.Sprintf("timer %s", e.GetTimerStartedEventAttributes().GetStartToFireTimeout().AsDuration())
+	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+		return "accepted " + e.GetWorkflowExecutionUpdateAcceptedEventAttributes().GetAcceptedRequest().GetInput().GetName()
+	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED:
+		return "cancellation requested"
+	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+		return "run completed"
+	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
+		return "run failed: " + e.GetWorkflowExecutionFailedEventAttributes().GetFailure().GetMessage()
+	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED:
+		return "run cancelled"
+	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+		return "continued as new (history hand-over)"
+	}
+	return ""
+}

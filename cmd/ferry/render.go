@@ -1,0 +1,98 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ferryhq/ferry/workflows"
+)
+
+var statusMark = map[workflows.StepStatus]string{
+	workflows.StepPending:   "·",
+	workflows.StepRunning:   "▸",
+	workflows.StepRetrying:  "↻",
+	workflows.StepWaiting:   "?",
+	workflows.StepSucceeded: "✓",
+	workflows.StepFailed:    "✗",
+	workflows.StepSkipped:   "-",
+	workflows.StepCancelled: "⊘",
+}
+
+// render draws a run's status as text: one line per step, progress from heartbeats.
+func render(st *workflows.Status, pend map[string]*activityInfo, now time.Time) string {
+	var b strings.Builder
+	end := now
+	if !st.EndedAt.IsZero() {
+		end = st.EndedAt
+	}
+	fmt.Fprintf(&b, "run %s  runbook %s  %s  %s\n", st.RunID, st.Runbook, strings.ToUpper(string(st.Phase)), end.Sub(st.StartedAt).Round(time.Second))
+	rollbackHeader := false
+	for _, ss := range st.Steps {
+		if ss.Rollback {
+			if ss.Status == workflows.StepPending {
+				continue
+			}
+			if !rollbackHeader {
+				b.WriteString("  rollback:\n")
+				rollbackHeader = true
+			}
+		}
+		ind := strings.Repeat("  ", ss.Depth+1)
+		fmt.Fprintf(&b, "%s%s %-*s %-10s %-10s", ind, statusMark[ss.Status], 24-2*ss.Depth, ss.ID, ss.Uses, ss.Status)
+		if ss.StartedAt != nil {
+			e := now
+			if ss.EndedAt != nil {
+				e = *ss.EndedAt
+			}
+			fmt.Fprintf(&b, " %7s", e.Sub(*ss.StartedAt).Round(100*time.Millisecond))
+		}
+		if ss.Attempts > 1 {
+			fmt.Fprintf(&b, "  attempt %d", ss.Attempts)
+		}
+		if a := pend[ss.ID]; a != nil && len(a.Progress) > 0 {
+			b.WriteString("  " + progressText(a.Progress))
+		}
+		switch {
+		case ss.Status == workflows.StepWaiting:
+			fmt.Fprintf(&b, "  %q → ferry approve %s --step %s", ss.Message, st.RunID, ss.ID)
+		case ss.Message != "" && ss.Uses == "log":
+			fmt.Fprintf(&b, "  %s", ss.Message)
+		}
+		if ss.LastError != "" && ss.Status != workflows.StepSucceeded {
+			fmt.Fprintf(&b, "\n%s    last error: %s", ind, ss.LastError)
+		}
+		b.WriteString("\n")
+	}
+	if st.Paused {
+		fmt.Fprintf(&b, "paused: the next step waits for 'ferry resume %s'\n", st.RunID)
+	}
+	if st.Error != "" {
+		fmt.Fprintf(&b, "error: %s\n", st.Error)
+	}
+	return b.String()
+}
+
+// progressText shows heartbeat details: a bar when they hold done and total, else key=value.
+func progressText(p map[string]any) string {
+	done, ok1 := p["done"].(float64)
+	total, ok2 := p["total"].(float64)
+	var parts []string
+	if ok1 && ok2 && total > 0 {
+		frac := min(done/total, 1)
+		n := int(frac * 20)
+		parts = append(parts, fmt.Sprintf("[%s%s] %3.0f%%", strings.Repeat("█", n), strings.Repeat("░", 20-n), frac*100))
+	}
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		if k != "done" && k != "total" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s=%v", k, p[k]))
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,405 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"golang.org/x/term"
+
+	"github.com/ferryhq/ferry/workflows"
+)
+
+func watchFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "start and return at once, do not watch"},
+		&cli.BoolFlag{Name: "auto-approve", Usage: "approve every approval step as it comes (demos, tests)"},
+	}
+}
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "start a runbook and watch it to the end",
+		ArgsUsage: "FILE",
+		Description: `Validates the runbook, resolves params and starts it as a durable workflow, then shows
+live progress. Exit code: 0 succeeded, 1 failed or rolled back, 2 bad input, 3 cancelled,
+4 Temporal unreachable. Approval steps are asked on the terminal when there is one;
+otherwise approve from another terminal with 'ferry approve RUN'.
+
+Examples:
+  ferry run runbooks/approval-demo.yaml
+  ferry run runbooks/approval-demo.yaml --set pause=10s --id demo-1 --detach`,
+		Flags: append(append(paramFlags(), watchFlags()...),
+			&cli.StringFlag{Name: "id", Usage: "run id (workflow id); default <runbook>-<time>"},
+			&cli.IntFlag{Name: "history-limit", Hidden: true, Usage: "continue-as-new after this many history events"},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return cli.Exit("run: name one runbook file", exitInvalid)
+			}
+			plan, err := loadPlan(c, c.Args().First())
+			if err != nil {
+				return err
+			}
+			s, err := connect(c, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			id := c.String("id")
+			if id == "" {
+				id = plan.Runbook + "-" + time.Now().UTC().Format("20060102-150405")
+			}
+			if err := startRun(c.Context, s, id, workflows.Input{Plan: plan, HistoryLimit: c.Int("history-limit")}); err != nil {
+				return err
+			}
+			fmt.Printf("started run %s (runbook %s)\n", id, plan.Runbook)
+			if c.Bool("detach") {
+				if s.hostsWorker() {
+					fmt.Println("note: this process hosted the embedded server; the run continues when a ferry process next runs (ferry resume " + id + ")")
+				}
+				return nil
+			}
+			return watch(c, s, id)
+		},
+	}
+}
+
+func startRun(ctx context.Context, s *session, id string, in workflows.Input) error {
+	opts := client.StartWorkflowOptions{
+		ID:                       id,
+		TaskQueue:                workflows.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		Memo:                     map[string]any{workflows.MemoRunbook: in.Plan.Runbook, "file": in.Plan.File, "digest": in.Plan.Digest},
+		TypedSearchAttributes:    temporal.NewSearchAttributes(temporal.NewSearchAttributeKeyKeyword(workflows.SearchAttributeRunbook).ValueSet(in.Plan.Runbook)),
+	}
+	_, err := s.client.ExecuteWorkflow(ctx, opts, workflows.RunbookWorkflowName, in)
+	var invalid *serviceerror.InvalidArgument
+	if errors.As(err, &invalid) && strings.Contains(invalid.Error(), workflows.SearchAttributeRunbook) {
+		// An external cluster without Ferry's search attribute: the memo still names the runbook.
+		opts.TypedSearchAttributes = temporal.SearchAttributes{}
+		_, err = s.client.ExecuteWorkflow(ctx, opts, workflows.RunbookWorkflowName, in)
+	}
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return cli.Exit(fmt.Sprintf("run %s already exists: choose another --id, or 'ferry resume %s'", id, id), exitInvalid)
+	}
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("start run: %v", err), exitUnreachable)
+	}
+	return nil
+}
+
+func runArg(c *cli.Context) (string, error) {
+	if c.NArg() != 1 {
+		return "", cli.Exit(c.Command.Name+": name one run (see ferry list)", exitInvalid)
+	}
+	return c.Args().First(), nil
+}
+
+func resumeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "resume",
+		Usage:     "continue a paused or interrupted run and watch it",
+		ArgsUsage: "RUN",
+		Description: `Lifts a pause, and with the embedded server hosts a worker so a run interrupted by
+Ctrl-C or kill -9 carries on from its last completed step.`,
+		Flags: watchFlags(),
+		Action: func(c *cli.Context) error {
+			id, err := runArg(c)
+			if err != nil {
+				return err
+			}
+			s, err := connect(c, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			st, _, err := fetchStatus(c.Context, s.client, id)
+			if err != nil {
+				return err
+			}
+			if st.Paused {
+				if _, err := update(c.Context, s.client, id, workflows.UpdateResume); err != nil {
+					return err
+				}
+				fmt.Printf("resumed run %s\n", id)
+			}
+			if c.Bool("detach") {
+				return nil
+			}
+			return watch(c, s, id)
+		},
+	}
+}
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "status",
+		Usage:     "show a run's steps: state, times, attempts, last error, progress",
+		ArgsUsage: "RUN",
+		Flags:     []cli.Flag{outputFlag()},
+		Action: func(c *cli.Context) error {
+			id, err := runArg(c)
+			if err != nil {
+				return err
+			}
+			s, err := connect(c, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			st, pend, err := fetchStatus(c.Context, s.client, id)
+			if err != nil {
+				return err
+			}
+			if c.String("output") == "json" {
+				return printJSON(map[string]any{"status": st, "activities": pend})
+			}
+			fmt.Print(render(st, pend, time.Now()))
+			return nil
+		},
+	}
+}
+
+func watchCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "watch",
+		Usage:     "follow a run's progress live until it ends",
+		ArgsUsage: "RUN",
+		Flags:     []cli.Flag{&cli.BoolFlag{Name: "auto-approve", Usage: "approve every approval step as it comes"}},
+		Action: func(c *cli.Context) error {
+			id, err := runArg(c)
+			if err != nil {
+				return err
+			}
+			s, err := connect(c, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			return watch(c, s, id)
+		},
+	}
+}
+
+// activityInfo is what the server knows of a step's running activity.
+type activityInfo struct {
+	Step          string         `json:"step"`
+	Attempt       int32          `json:"attempt"`
+	State         string         `json:"state"`
+	LastHeartbeat time.Time      `json:"lastHeartbeat,omitzero"`
+	Progress      map[string]any `json:"progress,omitempty"`
+	LastFailure   string         `json:"lastFailure,omitempty"`
+}
+
+// fetchStatus asks the run for its status and the server for its running activities
+// (their heartbeat details are the steps' progress).
+func fetchStatus(ctx context.Context, cl client.Client, id string) (*workflows.Status, map[string]*activityInfo, error) {
+	qctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	v, err := cl.QueryWorkflow(qctx, id, "", workflows.QueryStatus)
+	if err != nil {
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return nil, nil, cli.Exit(fmt.Sprintf("no run %q (see ferry list)", id), exitInvalid)
+		}
+		return nil, nil, cli.Exit(fmt.Sprintf("status of %s: %v", id, err), exitUnreachable)
+	}
+	var st workflows.Status
+	if err := v.Get(&st); err != nil {
+		return nil, nil, err
+	}
+	pend := map[string]*activityInfo{}
+	desc, err := cl.DescribeWorkflowExecution(qctx, id, "")
+	if err != nil {
+		return &st, pend, nil
+	}
+	dc := converter.GetDefaultDataConverter()
+	for _, pa := range desc.GetPendingActivities() {
+		step, _, _ := strings.Cut(pa.GetActivityId(), "#")
+		ai := &activityInfo{Step: step, Attempt: pa.GetAttempt(), State: strings.ToLower(strings.TrimPrefix(pa.GetState().String(), "PENDING_ACTIVITY_STATE_"))}
+		if t := pa.GetLastHeartbeatTime(); t != nil {
+			ai.LastHeartbeat = t.AsTime()
+		}
+		if f := pa.GetLastFailure(); f != nil {
+			ai.LastFailure = f.GetMessage()
+		}
+		if d := pa.GetHeartbeatDetails(); d != nil && len(d.Payloads) > 0 {
+			var m map[string]any
+			if dc.FromPayload(d.Payloads[len(d.Payloads)-1], &m) == nil {
+				ai.Progress = m
+			}
+		}
+		pend[step] = ai
+	}
+	return &st, pend, nil
+}
+
+func update(ctx context.Context, cl client.Client, id, name string, args ...any) (any, error) {
+	uctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	h, err := cl.UpdateWorkflow(uctx, client.UpdateWorkflowOptions{
+		WorkflowID: id, UpdateName: name, Args: args, WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err != nil {
+		return nil, updateError(id, name, err)
+	}
+	var out any
+	if err := h.Get(uctx, &out); err != nil {
+		return nil, updateError(id, name, err)
+	}
+	return out, nil
+}
+
+func updateError(id, name string, err error) error {
+	var nf *serviceerror.NotFound
+	var app *temporal.ApplicationError
+	switch {
+	case errors.As(err, &nf):
+		return cli.Exit(fmt.Sprintf("no running run %q", id), exitInvalid)
+	case errors.As(err, &app):
+		return cli.Exit(fmt.Sprintf("%s %s: %s", name, id, app.Error()), exitInvalid)
+	case errors.Is(err, context.DeadlineExceeded):
+		return cli.Exit(fmt.Sprintf("%s %s: no answer in 30s: is a ferry worker running for this namespace?", name, id), exitUnreachable)
+	}
+	return cli.Exit(fmt.Sprintf("%s %s: %v", name, id, err), exitUnreachable)
+}
+
+func currentUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "unknown"
+}
+
+// watch follows a run to its end. On a terminal it redraws in place and asks for approvals;
+// otherwise it prints one line per change.
+func watch(c *cli.Context, s *session, id string) error {
+	tty := term.IsTerminal(int(os.Stdout.Fd()))
+	interactive := tty && term.IsTerminal(int(os.Stdin.Fd()))
+	asked := map[string]bool{}
+	last := map[string]workflows.StepStatus{}
+	lines := 0
+	tick := time.NewTicker(300 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st, pend, err := fetchStatus(c.Context, s.client, id)
+		if err != nil {
+			return err
+		}
+		if tty {
+			out := render(st, pend, time.Now())
+			if lines > 0 {
+				fmt.Printf("\x1b[%dA\x1b[J", lines)
+			}
+			fmt.Print(out)
+			lines = strings.Count(out, "\n")
+		} else {
+			printChanges(st, last)
+		}
+		if st.Phase.Terminal() {
+			return exitFor(st)
+		}
+		for _, step := range st.Waiting {
+			if asked[step] {
+				continue
+			}
+			asked[step] = true
+			switch {
+			case c.Bool("auto-approve"):
+				if _, err := update(c.Context, s.client, id, workflows.UpdateApprove, workflows.Approval{Step: step, By: "auto-approve", Comment: "--auto-approve"}); err != nil {
+					return err
+				}
+				lines = 0
+				fmt.Printf("approved %s (--auto-approve)\n", step)
+			case interactive:
+				if err := ask(c, s, id, st, step); err != nil {
+					return err
+				}
+				lines = 0
+			default:
+				fmt.Printf("waiting for approval of %s: ferry approve %s --step %s\n", step, id, step)
+			}
+		}
+		select {
+		case <-c.Context.Done():
+			fmt.Printf("\nstopped watching; the run goes on (ferry watch %s)\n", id)
+			if s.hostsWorker() {
+				fmt.Printf("this process hosted the embedded server: the run is parked until a ferry process runs again (ferry resume %s)\n", id)
+			}
+			return cli.Exit("", 130)
+		case <-tick.C:
+		}
+	}
+}
+
+func ask(c *cli.Context, s *session, id string, st *workflows.Status, step string) error {
+	msg := ""
+	for _, ss := range st.Steps {
+		if ss.ID == step {
+			msg = ss.Message
+		}
+	}
+	fmt.Printf("\n%s\napprove step %s? [y = approve, n = reject, Enter = decide later] ", msg, step)
+	answer, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(answer)) {
+	case "y", "yes":
+		_, err := update(c.Context, s.client, id, workflows.UpdateApprove, workflows.Approval{Step: step, By: currentUser()})
+		return err
+	case "n", "no":
+		_, err := update(c.Context, s.client, id, workflows.UpdateApprove, workflows.Approval{Step: step, By: currentUser(), Reject: true, Comment: "rejected at the terminal"})
+		return err
+	}
+	fmt.Printf("later: ferry approve %s --step %s\n", id, step)
+	return nil
+}
+
+func printChanges(st *workflows.Status, last map[string]workflows.StepStatus) {
+	for _, ss := range st.Steps {
+		if last[ss.ID] == ss.Status {
+			continue
+		}
+		last[ss.ID] = ss.Status
+		if ss.Status == workflows.StepPending {
+			continue
+		}
+		line := fmt.Sprintf("%s  %-9s %s", time.Now().Format("15:04:05"), ss.Status, ss.ID)
+		if ss.Message != "" {
+			line += ": " + ss.Message
+		}
+		if ss.LastError != "" {
+			line += " (" + ss.LastError + ")"
+		}
+		fmt.Println(line)
+	}
+	if st.Phase.Terminal() {
+		fmt.Printf("run %s %s", st.RunID, st.Phase)
+		if st.Error != "" {
+			fmt.Printf(": %s", st.Error)
+		}
+		fmt.Println()
+	}
+}
+
+func exitFor(st *workflows.Status) error {
+	switch st.Phase {
+	case workflows.PhaseSucceeded:
+		return nil
+	case workflows.PhaseCancelled:
+		return cli.Exit("run "+st.RunID+" cancelled", exitCancelled)
+	}
+	return cli.Exit(fmt.Sprintf("run %s %s: %s", st.RunID, st.Phase, st.Error), exitFailed)
+}
