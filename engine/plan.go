@@ -328,7 +328,11 @@ func paramValue(p *Param, v any) (any, error) {
 			return l, nil
 		}
 	}
-	return nil, fmt.Errorf("want a %s, got %v (%s)", typ, v, typeName(v))
+	article := "a"
+	if typ == "int" {
+		article = "an"
+	}
+	return nil, fmt.Errorf("want %s %s, got %v (%s)", article, typ, v, typeName(v))
 }
 
 // paramFromString converts a --set value to a param's type. Lists are comma-separated.

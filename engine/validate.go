@@ -28,11 +28,23 @@ type validator struct {
 }
 
 func (v *validator) errorf(path, format string, args ...any) {
-	pos, ok := v.d.at[path]
-	if !ok {
-		pos = v.rb.Pos
+	v.d.errs.add(v.posOf(path), path, format, args...)
+}
+
+// posOf finds the position of a path, or of its nearest parent that has one (a missing
+// field is reported where its parent is).
+func (v *validator) posOf(path string) Pos {
+	for p := path; p != ""; {
+		if pos, ok := v.d.at[p]; ok {
+			return pos
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
 	}
-	v.d.errs.add(pos, path, format, args...)
+	return v.rb.Pos
 }
 
 func (v *validator) validate() {
@@ -61,7 +73,7 @@ func (v *validator) validate() {
 	v.mainIDs = map[string]bool{}
 	v.collectIDs(rb.Steps, "steps", false)
 	v.collectIDs(rb.Rollback, "rollback", true)
-	if len(rb.Steps) == 0 && v.d.at["steps"] != (Pos{}) {
+	if rb.Steps != nil && len(rb.Steps) == 0 {
 		v.errorf("steps", "a runbook needs at least one step")
 	}
 	done := map[string]bool{}
@@ -311,7 +323,7 @@ func (v *validator) templates(n *yaml.Node, path string, done map[string]bool) {
 }
 
 func (v *validator) expression(code, path string, done map[string]bool, condition bool) {
-	pos := v.d.at[path]
+	pos := v.posOf(path)
 	if HasTemplate(code) {
 		segs, err := splitTemplate(code)
 		if err != nil {
@@ -360,6 +372,9 @@ func (v *validator) reference(ch []string, done map[string]bool) string {
 			return ""
 		}
 		if _, ok := v.rb.Params[ch[1]]; !ok {
+			if len(v.rb.Params) == 0 {
+				return fmt.Sprintf("unknown param %q in %s (the runbook defines no params)", ch[1], name)
+			}
 			return fmt.Sprintf("unknown param %q in %s (known: %s)", ch[1], name, strings.Join(sortedKeys(v.rb.Params), ", "))
 		}
 	case "steps":
