@@ -321,10 +321,27 @@ func (r *runner) execute(ctx workflow.Context, s *engine.PlanStep) (err error) {
 		r.finish(ctx, st, StepFailed, err)
 	}
 	if err != nil {
-		return fmt.Errorf("step %s: %w", s.ID, err)
+		return &stepError{step: s.ID, cause: err}
 	}
 	return nil
 }
+
+// stepError names the step that failed and says why in people's words, keeping the cause
+// (a cancellation stays recognisable).
+type stepError struct {
+	step  string
+	cause error
+}
+
+func (e *stepError) Error() string {
+	var inner *stepError
+	if errors.As(e.cause, &inner) {
+		return e.cause.Error() // a block reports the failing step inside it
+	}
+	return "step " + e.step + ": " + errorMessage(e.cause)
+}
+
+func (e *stepError) Unwrap() error { return e.cause }
 
 func (r *runner) finish(ctx workflow.Context, st *StepState, status StepStatus, err error) {
 	now := workflow.Now(ctx)
@@ -336,9 +353,13 @@ func (r *runner) finish(ctx workflow.Context, st *StepState, status StepStatus, 
 
 // errorMessage unwraps Temporal's activity error envelope to the cause people care about.
 func errorMessage(err error) string {
+	var se *stepError
+	if errors.As(err, &se) {
+		return se.Error()
+	}
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) {
-		return app.Error()
+		return app.Message()
 	}
 	var timeout *temporal.TimeoutError
 	if errors.As(err, &timeout) {

@@ -6,6 +6,7 @@
 package temporalserver
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -77,10 +78,10 @@ func Start(opts Options) (*Server, error) {
 			if err := sqlite.SetupSchema(sqlCfg); err != nil {
 				return nil, fmt.Errorf("create temporal schema in %s: %w", opts.DatabaseFile, err)
 			}
+		} else if err := forgetMembers(opts.DatabaseFile); err != nil {
+			return nil, err
 		}
-	} else if err := sqlite.SetupSchema(sqlCfg); err != nil {
-		return nil, fmt.Errorf("create temporal schema in memory: %w", err)
-	}
+	} // in memory, the SQLite plugin creates the schema itself
 	ns, err := sqlite.NewNamespaceConfig(cfg.ClusterMetadata.CurrentClusterName, opts.Namespace, false, opts.SearchAttributes)
 	if err != nil {
 		return nil, err
@@ -192,6 +193,22 @@ func serverConfig(opts Options) (*config.Config, error) {
 		}},
 		PublicClient: config.PublicClient{HostPort: frontend},
 	}, nil
+}
+
+// forgetMembers drops the membership records of earlier server processes on this file.
+// Their services died with them (the caller holds the file exclusively), but for 20 s
+// after their last heartbeat a new server would try to join them and stall for up to a
+// minute — exactly when someone resumes a run right after a crash.
+func forgetMembers(file string) error {
+	db, err := sql.Open("sqlite", "file:"+file)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", file, err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("DELETE FROM cluster_membership"); err != nil {
+		return fmt.Errorf("clear stale cluster membership in %s: %w", file, err)
+	}
+	return nil
 }
 
 func freePort() (int, error) {
