@@ -64,6 +64,12 @@ Examples:
 // flagsFirst makes a command refuse flags written after its arguments: urfave/cli stops
 // reading flags at the first argument, and a silently ignored --set is worse than an error.
 func flagsFirst(cmd *cli.Command) {
+	for _, sub := range cmd.Subcommands {
+		flagsFirst(sub)
+	}
+	if len(cmd.Subcommands) > 0 {
+		return // the leaf commands check their own arguments
+	}
 	cmd.Before = func(c *cli.Context) error {
 		for _, a := range c.Args().Slice() {
 			if strings.HasPrefix(a, "-") && len(a) > 1 {
@@ -72,9 +78,6 @@ func flagsFirst(cmd *cli.Command) {
 			}
 		}
 		return nil
-	}
-	for _, sub := range cmd.Subcommands {
-		flagsFirst(sub)
 	}
 }
 

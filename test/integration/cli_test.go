@@ -1,0 +1,207 @@
+package integration
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var ferryBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ferry-bin-")
+	if err != nil {
+		panic(err)
+	}
+	ferryBin = filepath.Join(dir, "ferry")
+	build := exec.Command("go", "build", "-o", ferryBin, "../../cmd/ferry")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building ferry:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// cli runs ferry against one state directory and port, as a user would.
+type cli struct {
+	t     *testing.T
+	state string
+	port  int
+}
+
+func newCLI(t *testing.T) *cli {
+	return &cli{t: t, state: t.TempDir(), port: freePort(t)}
+}
+
+func (c *cli) cmd(args ...string) *exec.Cmd {
+	full := append([]string{"--state-dir", c.state, "--port", strconv.Itoa(c.port)}, args...)
+	cmd := exec.Command(ferryBin, full...)
+	cmd.Env = append(os.Environ(), "TEMPORAL_ADDRESS=")
+	return cmd
+}
+
+// run runs ferry to its end and returns its output and exit code.
+func (c *cli) run(args ...string) (string, int) {
+	c.t.Helper()
+	cmd := c.cmd(args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return out.String(), ee.ExitCode()
+	}
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return out.String(), 0
+}
+
+const gateRunbook = `apiVersion: ferry.dev/v1alpha1
+kind: Runbook
+metadata: {name: kill-test}
+steps:
+  - {id: prep, uses: noop}
+  - {id: cutover_gate, uses: approval, with: {message: "cut over?"}}
+  - {id: settle, uses: sleep, with: {duration: 1s}}
+  - {id: done, uses: log, with: {message: "approved by ${{ steps.cutover_gate.outputs.approvedBy }}"}}
+`
+
+// TestCLIRunSurvivesKill9 is the user's story: ferry run stops at an approval gate, the
+// process is killed with SIGKILL, and the run carries on with ferry approve and ferry resume
+// on the same state directory.
+func TestCLIRunSurvivesKill9(t *testing.T) {
+	c := newCLI(t)
+	file := filepath.Join(t.TempDir(), "kill.yaml")
+	if err := os.WriteFile(file, []byte(gateRunbook), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := c.run("validate", file); code != 0 {
+		t.Fatalf("validate: %d %s", code, out)
+	}
+	runner := c.cmd("run", "--id", "k9", file)
+	var runOut bytes.Buffer
+	runner.Stdout, runner.Stderr = &runOut, &runOut
+	if err := runner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer runner.Process.Kill()
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out, code := c.run("status", "-o", "json", "k9")
+		if code == 0 && strings.Contains(out, `"waiting": [`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the run never reached its gate; run output:\n%s\nstatus: %s", runOut.String(), out)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if err := runner.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = runner.Wait()
+
+	out, code := c.run("approve", "--step", "cutover_gate", "--by", "ops", "k9")
+	if code != 0 || !strings.Contains(out, "approved step cutover_gate") {
+		t.Fatalf("approve after kill -9: %d %s", code, out)
+	}
+	out, code = c.run("resume", "k9")
+	if code != 0 || !strings.Contains(out, "approved by ops") || !strings.Contains(out, "run k9 succeeded") {
+		t.Fatalf("resume: exit %d\n%s", code, out)
+	}
+	out, code = c.run("list", "-o", "json")
+	var runs []struct{ ID, Runbook, Status string }
+	if err := json.Unmarshal([]byte(out), &runs); code != 0 || err != nil || len(runs) != 1 || runs[0].Status != "completed" || runs[0].Runbook != "kill-test" {
+		t.Fatalf("list: %d %s", code, out)
+	}
+}
+
+func TestCLIExitCodesAndErrors(t *testing.T) {
+	c := newCLI(t)
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	_ = os.WriteFile(bad, []byte("apiVersion: ferry.dev/v1alpha1\nkind: Runbook\nmetadata: {name: b}\nsteps:\n  - {id: a, uses: nope}\n"), 0o600)
+	if out, code := c.run("validate", bad); code != 2 || !strings.Contains(out, `bad.yaml:5:19: steps[0].uses: unknown step type "nope"`) {
+		t.Fatalf("validate bad: %d %s", code, out)
+	}
+	if out, code := c.run("run", bad); code != 2 || !strings.Contains(out, "unknown step type") {
+		t.Fatalf("run bad: %d %s", code, out)
+	}
+	failing := filepath.Join(t.TempDir(), "fail.yaml")
+	_ = os.WriteFile(failing, []byte(`apiVersion: ferry.dev/v1alpha1
+kind: Runbook
+metadata: {name: f}
+steps:
+  - {id: prep, uses: noop}
+  - {id: check, uses: fail, with: {message: "lag too high"}}
+rollback:
+  - {id: undo, uses: log, undoes: prep, with: {message: undone}}
+`), 0o600)
+	out, code := c.run("run", "--id", "f1", failing)
+	if code != 1 || !strings.Contains(out, "rolled back") || !strings.Contains(out, "lag too high") {
+		t.Fatalf("failing run: %d %s", code, out)
+	}
+	if out, code := c.run("status", "nope"); code != 2 || !strings.Contains(out, `no run "nope"`) {
+		t.Fatalf("status of a missing run: %d %s", code, out)
+	}
+	if out, code := c.run("approve", "f1"); code == 0 {
+		t.Fatalf("approving a finished run succeeded: %s", out)
+	}
+}
+
+func TestCLISchedule(t *testing.T) {
+	c := newCLI(t)
+	file := filepath.Join(t.TempDir(), "drill.yaml")
+	_ = os.WriteFile(file, []byte("apiVersion: ferry.dev/v1alpha1\nkind: Runbook\nmetadata: {name: drill}\nsteps:\n  - {id: a, uses: noop}\n"), 0o600)
+	// A server process keeps a worker up while the schedule fires.
+	srv := c.cmd("server")
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srv.Process.Signal(syscall.SIGTERM); _ = srv.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, code := c.run("list"); code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ferry server never answered")
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if out, code := c.run("schedule", "create", "--every", "1h", "--paused", "weekly-drill", file); code != 0 {
+		t.Fatalf("schedule create: %d %s", code, out)
+	}
+	if out, code := c.run("schedule", "trigger", "weekly-drill"); code != 0 {
+		t.Fatalf("trigger: %d %s", code, out)
+	}
+	for {
+		out, _ := c.run("list", "-o", "json", "--runbook", "drill")
+		if strings.Contains(out, `"status": "completed"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the triggered drill never completed: %s", out)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if out, code := c.run("schedule", "describe", "weekly-drill"); code != 0 || !strings.Contains(out, "paused: true") || !strings.Contains(out, "runs so far: 1") {
+		t.Fatalf("describe: %d %s", code, out)
+	}
+	if out, code := c.run("schedule", "delete", "weekly-drill"); code != 0 {
+		t.Fatalf("delete: %d %s", code, out)
+	}
+}
