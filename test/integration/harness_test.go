@@ -4,6 +4,8 @@ package integration
 
 import (
 	"context"
+	"flag"
+	"os"
 	"errors"
 	"io"
 	"log/slog"
@@ -14,6 +16,8 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"google.golang.org/protobuf/encoding/protojson"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
@@ -213,3 +217,32 @@ func freePort(t testing.TB) int {
 func tempDB(t testing.TB) string { return filepath.Join(t.TempDir(), "temporal.db") }
 
 var errTimeout = errors.New("timeout")
+
+var recordFlag = flag.Bool("record", false, "write the histories that workflows' replay test replays")
+
+// recordHistory saves a run's history for the replay test in package workflows, which
+// fails when a code change makes old histories non-deterministic (add workflow.GetVersion).
+func recordHistory(t *testing.T, e *env, id, path string) {
+	if !*recordFlag {
+		return
+	}
+	it := e.client.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	h := &historypb.History{}
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Events = append(h.Events, ev)
+	}
+	b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -38,6 +38,7 @@ steps:
 	if final.Phase != workflows.PhaseSucceeded || step(&final, "after").Message != "approved by alice" {
 		t.Fatalf("final %+v / %+v", final.Phase, step(&final, "after"))
 	}
+	recordHistory(t, e, "approval", "../../workflows/testdata/replay/approval.json")
 }
 
 func TestPauseAndResume(t *testing.T) {
@@ -117,6 +118,7 @@ rollback:
 	if o := st.order(); strings.Join(o, ",") != strings.Join(want, ",") {
 		t.Fatalf("order %v, want %v (rollback newest first, nothing for steps that did not run)", o, want)
 	}
+	recordHistory(t, e, "cancel", "../../workflows/testdata/replay/cancel-rollback.json")
 	s := e.status("cancel")
 	if s.Phase != workflows.PhaseCancelled || step(s, "copy").Status != workflows.StepCancelled {
 		t.Fatalf("phase %s, copy %s", s.Phase, step(s, "copy").Status)
