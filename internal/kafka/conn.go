@@ -1,0 +1,168 @@
+// Package kafka turns a runbook's cluster (bootstrap servers or a sandbox name, SASL, TLS,
+// secret references) into franz-go clients on the worker.
+package kafka
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/ferryhq/ferry/engine"
+)
+
+// SecretResolver reads a secret reference on the worker.
+type SecretResolver func(ctx context.Context, ref *engine.SecretRef) (string, error)
+
+// SandboxRegistry is the file ferry sandbox writes: sandbox cluster name -> bootstrap address.
+func SandboxRegistry() string {
+	if d := os.Getenv("FERRY_STATE_DIR"); d != "" {
+		return filepath.Join(d, "sandbox.json")
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "ferry", "sandbox.json")
+	}
+	h, _ := os.UserHomeDir()
+	return filepath.Join(h, ".local", "state", "ferry", "sandbox.json")
+}
+
+// sandboxAddress finds a sandbox cluster: FERRY_SANDBOX_<NAME> first, then the registry.
+func sandboxAddress(name string) (string, error) {
+	env := "FERRY_SANDBOX_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+	if v := os.Getenv(env); v != "" {
+		return v, nil
+	}
+	b, err := os.ReadFile(SandboxRegistry())
+	if err == nil {
+		var reg map[string]string
+		if json.Unmarshal(b, &reg) == nil && reg[name] != "" {
+			return reg[name], nil
+		}
+	}
+	return "", fmt.Errorf("sandbox cluster %q is not running (start it with ferry sandbox, or set %s)", name, env)
+}
+
+// Options builds the franz-go options that connect to a cluster. Errors name the cluster and
+// the secret reference, never a secret's value.
+func Options(ctx context.Context, name string, c *engine.Cluster, secrets SecretResolver) ([]kgo.Opt, error) {
+	if c == nil {
+		return nil, fmt.Errorf("cluster %q is not defined in the runbook", name)
+	}
+	seeds := c.Bootstrap
+	if c.Sandbox != "" {
+		addr, err := sandboxAddress(c.Sandbox)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", name, err)
+		}
+		seeds = []string{addr}
+	}
+	id := c.ClientID
+	if id == "" {
+		id = "ferry"
+	}
+	opts := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ClientID(id), kgo.DialTimeout(10 * time.Second), kgo.RetryTimeout(30 * time.Second)}
+	if t := c.TLS; t != nil {
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in for tests
+		if t.CA != nil {
+			pem, err := secrets(ctx, t.CA)
+			if err != nil {
+				return nil, fmt.Errorf("cluster %s: tls.ca: %w", name, err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM([]byte(pem)) {
+				return nil, fmt.Errorf("cluster %s: tls.ca from %s holds no PEM certificate", name, t.CA.Describe())
+			}
+			cfg.RootCAs = pool
+		}
+		if t.Cert != nil {
+			cert, err := secrets(ctx, t.Cert)
+			if err != nil {
+				return nil, fmt.Errorf("cluster %s: tls.cert: %w", name, err)
+			}
+			key, err := secrets(ctx, t.Key)
+			if err != nil {
+				return nil, fmt.Errorf("cluster %s: tls.key: %w", name, err)
+			}
+			kp, err := tls.X509KeyPair([]byte(cert), []byte(key))
+			if err != nil {
+				return nil, fmt.Errorf("cluster %s: client certificate from %s and %s: %v", name, t.Cert.Describe(), t.Key.Describe(), err)
+			}
+			cfg.Certificates = []tls.Certificate{kp}
+		}
+		opts = append(opts, kgo.DialTLSConfig(cfg))
+	}
+	if s := c.SASL; s != nil {
+		user, err := secrets(ctx, s.Username)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: sasl.username: %w", name, err)
+		}
+		pass, err := secrets(ctx, s.Password)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: sasl.password: %w", name, err)
+		}
+		switch s.Mechanism {
+		case "PLAIN":
+			opts = append(opts, kgo.SASL(plain.Auth{User: user, Pass: pass}.AsMechanism()))
+		case "SCRAM-SHA-256":
+			opts = append(opts, kgo.SASL(scram.Auth{User: user, Pass: pass}.AsSha256Mechanism()))
+		case "SCRAM-SHA-512":
+			opts = append(opts, kgo.SASL(scram.Auth{User: user, Pass: pass}.AsSha512Mechanism()))
+		default:
+			return nil, fmt.Errorf("cluster %s: unsupported SASL mechanism %q", name, s.Mechanism)
+		}
+	}
+	return opts, nil
+}
+
+// Connect returns a client and checks the cluster answers (metadata), so a wrong address or
+// credential fails here with a clear message rather than later in a retry loop.
+func Connect(ctx context.Context, name string, c *engine.Cluster, secrets SecretResolver, extra ...kgo.Opt) (*kgo.Client, error) {
+	opts, err := Options(ctx, name, c, secrets)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(append(opts, extra...)...)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", name, err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := cl.Ping(pctx); err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("cluster %s (%s) unreachable: %w", name, describeSeeds(c), explain(err))
+	}
+	return cl, nil
+}
+
+func describeSeeds(c *engine.Cluster) string {
+	if c.Sandbox != "" {
+		return "sandbox " + c.Sandbox
+	}
+	return strings.Join(c.Bootstrap, ",")
+}
+
+// explain adds the usual cause to errors that say little on their own.
+func explain(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return errors.New("no answer within 15s (wrong address, firewall, or a TLS/plaintext mismatch)")
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "EOF") {
+		return fmt.Errorf("%w (the broker closed the connection: often wrong SASL credentials or a TLS/plaintext mismatch)", err)
+	}
+	return err
+}
+
+// Admin wraps a client for admin calls.
+func Admin(cl *kgo.Client) *kadm.Client { return kadm.NewClient(cl) }

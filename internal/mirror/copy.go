@@ -1,0 +1,345 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Config says what one mirror copies.
+type Config struct {
+	// Origin and Target are connection options (seeds, TLS, SASL) of the two clusters.
+	Origin, Target []kgo.Opt
+	// Select chooses origin topics; internal topics are never copied.
+	Select func(topic string) bool
+	// Rename gives the target topic of an origin topic (identity when nil).
+	Rename func(topic string) string
+	// SyncTopic on the target holds the offset syncs (see SyncTopic).
+	SyncTopic string
+	// ReplicationFactor of topics the mirror creates; -1 is the broker default.
+	ReplicationFactor int16
+	// Discover is how often new topics and partitions are looked for; 10s when 0.
+	Discover time.Duration
+	// Progress, when set, is called about once a second.
+	Progress func(Progress)
+}
+
+// Progress is what a running mirror reports.
+type Progress struct {
+	Records    int64               `json:"records"`
+	Bytes      int64               `json:"bytes"`
+	Partitions int                 `json:"partitions"`
+	Lag        map[Partition]int64 `json:"-"`
+	TotalLag   int64               `json:"lag"`
+}
+
+type partState struct {
+	next     int64 // next origin offset expected
+	down     int64 // target offset the next copied record gets
+	needSync bool
+	hwm      int64
+}
+
+// Run copies until ctx is cancelled (then it flushes and returns nil) or an error stops it.
+// Started again after any crash, it continues from what the target holds: no record is
+// copied twice and none is skipped.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Rename == nil {
+		cfg.Rename = func(t string) string { return t }
+	}
+	if cfg.Select == nil {
+		cfg.Select = func(string) bool { return true }
+	}
+	if cfg.Discover == 0 {
+		cfg.Discover = 10 * time.Second
+	}
+	originAdm, err := newAdmin(cfg.Origin)
+	if err != nil {
+		return err
+	}
+	defer originAdm.Close()
+	targetAdm, err := newAdmin(cfg.Target)
+	if err != nil {
+		return err
+	}
+	defer targetAdm.Close()
+	if err := ensureSyncTopic(ctx, targetAdm, cfg.SyncTopic); err != nil {
+		return err
+	}
+	mapping, err := LoadMapping(ctx, cfg.Target, cfg.SyncTopic)
+	if err != nil {
+		return err
+	}
+	state := map[Partition]*partState{}
+	consumer, err := kgo.NewClient(append(append([]kgo.Opt(nil), cfg.Origin...),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxBytes(64<<20),
+		kgo.FetchMaxPartitionBytes(8<<20),
+	)...)
+	if err != nil {
+		return err
+	}
+	defer consumer.Close()
+	producer, err := kgo.NewClient(append(append([]kgo.Opt(nil), cfg.Target...),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.ProducerLinger(2*time.Millisecond),
+		kgo.MaxBufferedRecords(200_000),
+		kgo.ProducerBatchMaxBytes(4<<20),
+		kgo.RecordRetries(1<<30),
+	)...)
+	if err != nil {
+		return err
+	}
+	defer producer.Close()
+
+	discover := func() error {
+		added, err := discoverPartitions(ctx, originAdm, targetAdm, cfg, mapping, state)
+		if err != nil {
+			return err
+		}
+		if len(added) > 0 {
+			consumer.AddConsumePartitions(added)
+		}
+		return nil
+	}
+	if err := discover(); err != nil {
+		return err
+	}
+
+	var (
+		produceErr atomic.Pointer[error]
+		records    atomic.Int64
+		bytes      atomic.Int64
+		mu         sync.Mutex // guards state's hwm for progress
+	)
+	promise := func(r *kgo.Record, err error) {
+		if err != nil {
+			e := fmt.Errorf("produce to %s/%d: %w", r.Topic, r.Partition, err)
+			produceErr.CompareAndSwap(nil, &e)
+			return
+		}
+		records.Add(1)
+		bytes.Add(int64(len(r.Key) + len(r.Value)))
+	}
+	lastDiscover, lastProgress := time.Now(), time.Time{}
+	report := func() {
+		if cfg.Progress == nil {
+			return
+		}
+		mu.Lock()
+		p := Progress{Records: records.Load(), Bytes: bytes.Load(), Partitions: len(state), Lag: map[Partition]int64{}}
+		for part, st := range state {
+			lag := max(st.hwm-st.next, 0)
+			p.Lag[part] = lag
+			p.TotalLag += lag
+		}
+		mu.Unlock()
+		cfg.Progress(p)
+	}
+	for {
+		if e := produceErr.Load(); e != nil {
+			return *e
+		}
+		pollCtx, cancel := context.WithTimeout(ctx, time.Second)
+		fs := consumer.PollRecords(pollCtx, 50_000)
+		cancel()
+		if ctx.Err() != nil {
+			fctx, fcancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer fcancel()
+			if err := producer.Flush(fctx); err != nil {
+				return fmt.Errorf("flush on stop: %w", err)
+			}
+			report()
+			if e := produceErr.Load(); e != nil {
+				return *e
+			}
+			return nil
+		}
+		var fetchErr error
+		fs.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && fetchErr == nil {
+				fetchErr = fmt.Errorf("fetch %s/%d: %w", t, p, err)
+			}
+		})
+		if fetchErr != nil {
+			return fetchErr
+		}
+		var syncs, out []*kgo.Record
+		mu.Lock()
+		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
+			part := Partition{fp.Topic, fp.Partition}
+			st := state[part]
+			if st == nil {
+				return
+			}
+			if fp.LastStableOffset > 0 {
+				st.hwm = fp.LastStableOffset
+			} else if fp.HighWatermark > st.hwm {
+				st.hwm = fp.HighWatermark
+			}
+			for _, r := range fp.Records {
+				if r.Offset < st.next {
+					continue // already copied (a re-fetch)
+				}
+				if st.needSync || r.Offset != st.next {
+					syncs = append(syncs, OffsetSync{Partition: part, Upstream: r.Offset, Downstream: st.down}.Record(cfg.SyncTopic))
+					st.needSync = false
+				}
+				out = append(out, &kgo.Record{
+					Topic: cfg.Rename(r.Topic), Partition: r.Partition,
+					Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp,
+				})
+				st.next = r.Offset + 1
+				st.down++
+			}
+		})
+		mu.Unlock()
+		// A sync must be on the target before the record after the gap it describes.
+		if len(syncs) > 0 {
+			if err := producer.ProduceSync(ctx, syncs...).FirstErr(); err != nil {
+				if ctx.Err() != nil {
+					continue
+				}
+				return fmt.Errorf("write offset syncs to %s: %w", cfg.SyncTopic, err)
+			}
+		}
+		for _, r := range out {
+			producer.Produce(context.Background(), r, promise)
+		}
+		if time.Since(lastDiscover) > cfg.Discover {
+			lastDiscover = time.Now()
+			if err := discover(); err != nil {
+				return err
+			}
+		}
+		if time.Since(lastProgress) > time.Second {
+			lastProgress = time.Now()
+			report()
+		}
+	}
+}
+
+type admin struct {
+	cl  *kgo.Client
+	adm *kadm.Client
+}
+
+func newAdmin(opts []kgo.Opt) (*admin, error) {
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &admin{cl: cl, adm: kadm.NewClient(cl)}, nil
+}
+
+func (a *admin) Close() { a.cl.Close() }
+
+func ensureSyncTopic(ctx context.Context, a *admin, topic string) error {
+	// Never compacted: Ferry's translation needs every sync, not only the newest.
+	retention := "-1"
+	policy := "delete"
+	_, err := a.adm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": &policy, "retention.ms": &retention}, topic)
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("create offset-sync topic %s: %w", topic, err)
+	}
+	return nil
+}
+
+// discoverPartitions finds selected origin partitions not yet mirrored, makes sure the
+// target has them, and returns where to start consuming each.
+func discoverPartitions(ctx context.Context, origin, target *admin, cfg Config, mapping *Mapping, state map[Partition]*partState) (map[string]map[int32]kgo.Offset, error) {
+	topics, err := origin.adm.ListTopics(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list origin topics: %w", err)
+	}
+	var fresh []Partition
+	want := map[string]int32{}
+	for _, t := range topics.Sorted() {
+		if t.IsInternal || t.Err != nil || !cfg.Select(t.Topic) || t.Topic == cfg.SyncTopic {
+			continue
+		}
+		want[t.Topic] = int32(len(t.Partitions))
+		for p := range t.Partitions {
+			part := Partition{t.Topic, p}
+			if state[part] == nil {
+				fresh = append(fresh, part)
+			}
+		}
+	}
+	if len(fresh) == 0 {
+		return nil, nil
+	}
+	if err := EnsureTopics(ctx, target.adm, want, cfg.Rename, cfg.ReplicationFactor); err != nil {
+		return nil, err
+	}
+	var targetTopics, originTopics []string
+	seen := map[string]bool{}
+	for _, p := range fresh {
+		if !seen[p.Topic] {
+			seen[p.Topic] = true
+			originTopics = append(originTopics, p.Topic)
+			targetTopics = append(targetTopics, cfg.Rename(p.Topic))
+		}
+	}
+	// Topics just created may take a moment to appear in metadata.
+	var ends kadm.ListedOffsets
+	for try := 0; ; try++ {
+		ends, err = target.adm.ListEndOffsets(ctx, targetTopics...)
+		if err == nil && allListed(ends, fresh, cfg.Rename) {
+			break
+		}
+		if try == 50 {
+			if err == nil {
+				err = errors.New("partitions missing from metadata")
+			}
+			return nil, fmt.Errorf("target end offsets: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	starts, err := origin.adm.ListStartOffsets(ctx, originTopics...)
+	if err != nil {
+		return nil, fmt.Errorf("origin start offsets: %w", err)
+	}
+	out := map[string]map[int32]kgo.Offset{}
+	for _, p := range fresh {
+		end, ok := ends.Lookup(cfg.Rename(p.Topic), p.Partition)
+		if !ok || end.Err != nil {
+			return nil, fmt.Errorf("target end offset of %s/%d: %v", cfg.Rename(p.Topic), p.Partition, end.Err)
+		}
+		next, copied := mapping.Resume(p, end.Offset)
+		if !copied {
+			s, ok := starts.Lookup(p.Topic, p.Partition)
+			if !ok || s.Err != nil {
+				return nil, fmt.Errorf("origin start offset of %s: %v", p, s.Err)
+			}
+			next = s.Offset
+		}
+		state[p] = &partState{next: next, down: end.Offset, needSync: true}
+		if out[p.Topic] == nil {
+			out[p.Topic] = map[int32]kgo.Offset{}
+		}
+		out[p.Topic][p.Partition] = kgo.NewOffset().At(next)
+	}
+	return out, nil
+}
+
+func allListed(ends kadm.ListedOffsets, parts []Partition, rename func(string) string) bool {
+	for _, p := range parts {
+		if o, ok := ends.Lookup(rename(p.Topic), p.Partition); !ok || o.Err != nil {
+			return false
+		}
+	}
+	return true
+}

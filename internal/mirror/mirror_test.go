@@ -1,0 +1,283 @@
+package mirror
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func cluster(t *testing.T) []kgo.Opt {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
+}
+
+func client(t *testing.T, opts []kgo.Opt, extra ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), opts...), extra...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func createTopic(t *testing.T, opts []kgo.Opt, topic string, partitions int32) {
+	t.Helper()
+	if _, err := kadm.NewClient(client(t, opts)).CreateTopic(context.Background(), partitions, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// produce writes n records per partition with keys, headers and old timestamps.
+func produce(t *testing.T, opts []kgo.Opt, topic string, partitions int32, n, base int) {
+	t.Helper()
+	cl := client(t, opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	var rs []*kgo.Record
+	for p := range partitions {
+		for i := range n {
+			rs = append(rs, &kgo.Record{
+				Topic: topic, Partition: p,
+				Key:       fmt.Appendf(nil, "k%d", base+i),
+				Value:     fmt.Appendf(nil, "order %d of partition %d", base+i, p),
+				Headers:   []kgo.RecordHeader{{Key: "source", Value: []byte("loosehanger")}},
+				Timestamp: time.UnixMilli(1_600_000_000_000 + int64(base+i)),
+			})
+		}
+	}
+	if err := cl.ProduceSync(context.Background(), rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// produceTxn writes one transaction of n records to partition 0, committed or aborted.
+func produceTxn(t *testing.T, opts []kgo.Opt, topic string, n int, commit bool, tag string) {
+	t.Helper()
+	cl := client(t, opts, kgo.TransactionalID("txn-"+tag), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	ctx := context.Background()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Partition: 0, Key: []byte(tag), Value: fmt.Appendf(nil, "%s-%d", tag, i)}, nil)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type record struct {
+	offset int64
+	body   string
+}
+
+// readAll returns the committed records of a partition, in order.
+func readAll(t *testing.T, opts []kgo.Opt, p Partition) []record {
+	t.Helper()
+	adm := kadm.NewClient(client(t, opts))
+	ends, err := adm.ListEndOffsets(context.Background(), p.Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _ := ends.Lookup(p.Topic, p.Partition)
+	var out []record
+	err = scan(context.Background(), opts, map[Partition]int64{p: 0}, map[Partition]int64{p: end.Offset}, func(_ Partition, r *kgo.Record) error {
+		h := ""
+		for _, x := range r.Headers {
+			h += x.Key + "=" + string(x.Value) + ";"
+		}
+		out = append(out, record{r.Offset, fmt.Sprintf("%q|%q|%s|%d", r.Key, r.Value, h, r.Timestamp.UnixMilli())})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func endOffset(t *testing.T, opts []kgo.Opt, p Partition) int64 {
+	t.Helper()
+	ends, err := kadm.NewClient(client(t, opts)).ListEndOffsets(context.Background(), p.Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := ends.Lookup(p.Topic, p.Partition)
+	return e.Offset
+}
+
+// mirrorUntil runs the mirror until the target holds want records in all, then stops it.
+func mirrorUntil(t *testing.T, cfg Config, want int64) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	got := make(chan struct{})
+	closed := false
+	cfg.Progress = func(p Progress) {
+		if p.Records >= want && !closed {
+			closed = true
+			close(got)
+		}
+	}
+	go func() { done <- Run(ctx, cfg) }()
+	select {
+	case <-got:
+	case err := <-done:
+		t.Fatalf("mirror stopped: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("mirror did not copy in 30s")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkExact asserts the target partition holds exactly the origin's committed records, and
+// that every origin offset translates to the target offset of the same next record.
+func checkExact(t *testing.T, origin, target []kgo.Opt, p Partition, syncTopic string) {
+	t.Helper()
+	o, tg := readAll(t, origin, p), readAll(t, target, p)
+	if len(o) != len(tg) {
+		t.Fatalf("%s: origin %d records, target %d", p, len(o), len(tg))
+	}
+	for i := range o {
+		if o[i].body != tg[i].body {
+			t.Fatalf("%s: record %d differs:\norigin %s\ntarget %s", p, i, o[i].body, tg[i].body)
+		}
+	}
+	m, err := LoadMapping(context.Background(), target, syncTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	originEnd, targetEnd := endOffset(t, origin, p), endOffset(t, target, p)
+	hasData := func(from, to int64) (bool, error) { return HasData(context.Background(), origin, p, from, to) }
+	for off := int64(0); off <= originEnd; off++ {
+		got, err := m.Translate(p, off, targetEnd, hasData)
+		if err != nil {
+			t.Fatalf("%s: translate %d: %v", p, off, err)
+		}
+		// The next record a consumer at off reads on the origin must be the one at got.
+		i := 0
+		for i < len(o) && o[i].offset < off {
+			i++
+		}
+		if i == len(o) {
+			if got != targetEnd {
+				t.Fatalf("%s: origin %d is past every record: want target end %d, got %d", p, off, targetEnd, got)
+			}
+			continue
+		}
+		j := 0
+		for j < len(tg) && tg[j].offset < got {
+			j++
+		}
+		if j == len(tg) || tg[j].body != o[i].body || tg[j].offset != got {
+			t.Fatalf("%s: origin %d translated to %d, which is not the same next record", p, off, got)
+		}
+	}
+}
+
+func TestMirrorExactWithTransactionsAndResume(t *testing.T) {
+	origin, target := cluster(t), cluster(t)
+	createTopic(t, origin, "orders", 3)
+	produce(t, origin, "orders", 3, 50, 0)
+	produceTxn(t, origin, "orders", 5, true, "a")
+	produceTxn(t, origin, "orders", 7, false, "b") // aborted: never copied
+	produceTxn(t, origin, "orders", 3, true, "c")
+	cfg := Config{Origin: origin, Target: target, SyncTopic: SyncTopic("target"), Discover: 200 * time.Millisecond}
+	mirrorUntil(t, cfg, 3*50+8)
+
+	// More data, then a restart: the mirror continues where the target ends.
+	produce(t, origin, "orders", 3, 20, 50)
+	produceTxn(t, origin, "orders", 4, false, "d")
+	produce(t, origin, "orders", 1, 10, 70)
+	mirrorUntil(t, cfg, 3*20+10)
+
+	for p := range int32(3) {
+		checkExact(t, origin, target, Partition{"orders", p}, cfg.SyncTopic)
+	}
+}
+
+func TestMirrorResumesAfterCrashBetweenSyncAndData(t *testing.T) {
+	origin, target := cluster(t), cluster(t)
+	createTopic(t, origin, "payments", 1)
+	produce(t, origin, "payments", 1, 30, 0)
+	cfg := Config{Origin: origin, Target: target, SyncTopic: SyncTopic("target"), Discover: 200 * time.Millisecond}
+	mirrorUntil(t, cfg, 30)
+	// A crash right after writing a sync for records that never reached the target: the
+	// sync claims origin 40 went to target 45.
+	produceTxn(t, origin, "payments", 3, false, "x")
+	stale := OffsetSync{Partition: Partition{"payments", 0}, Upstream: 40, Downstream: 45}
+	if err := client(t, target).ProduceSync(context.Background(), stale.Record(cfg.SyncTopic)).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, origin, "payments", 1, 20, 30)
+	mirrorUntil(t, cfg, 20)
+	checkExact(t, origin, target, Partition{"payments", 0}, cfg.SyncTopic)
+}
+
+func TestMirrorPicksUpNewTopicsAndPartitions(t *testing.T) {
+	origin, target := cluster(t), cluster(t)
+	createTopic(t, origin, "a", 1)
+	produce(t, origin, "a", 1, 5, 0)
+	cfg := Config{Origin: origin, Target: target, SyncTopic: SyncTopic("target"), Discover: 100 * time.Millisecond,
+		Rename: func(s string) string { return "origin." + s }}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var last Progress
+	progress := make(chan Progress, 100)
+	cfg.Progress = func(p Progress) { progress <- p }
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg) }()
+	time.Sleep(500 * time.Millisecond)
+	createTopic(t, origin, "b", 2) // created mid-mirror
+	produce(t, origin, "b", 2, 7, 0)
+	deadline := time.After(20 * time.Second)
+	for last.Records < 5+14 {
+		select {
+		case last = <-progress:
+		case <-deadline:
+			t.Fatalf("mirror copied %d of 19", last.Records)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	o := readAll(t, origin, Partition{"b", 1})
+	tg := readAll(t, target, Partition{"origin.b", 1})
+	if len(o) != 7 || len(tg) != 7 || !bytes.Equal([]byte(o[6].body), []byte(tg[6].body)) {
+		t.Fatalf("new topic not mirrored under its prefixed name: %d/%d", len(o), len(tg))
+	}
+}
+
+func TestOffsetSyncEncodingMatchesMirrorMaker(t *testing.T) {
+	// Bytes as MirrorMaker 2's OffsetSync.recordKey/recordValue write them.
+	s := OffsetSync{Partition: Partition{"orders", 7}, Upstream: 1234, Downstream: 99}
+	r := s.Record("mm2-offset-syncs.b.internal")
+	wantKey := []byte{0, 6, 'o', 'r', 'd', 'e', 'r', 's', 0, 0, 0, 7}
+	wantVal := []byte{0, 0, 0, 0, 0, 0, 4, 210, 0, 0, 0, 0, 0, 0, 0, 99}
+	if !bytes.Equal(r.Key, wantKey) || !bytes.Equal(r.Value, wantVal) {
+		t.Fatalf("key %v value %v", r.Key, r.Value)
+	}
+	back, err := DecodeOffsetSync(r)
+	if err != nil || back != s {
+		t.Fatalf("round trip: %+v %v", back, err)
+	}
+	if _, err := DecodeOffsetSync(&kgo.Record{Key: []byte{0, 9, 'x'}, Value: wantVal}); err == nil {
+		t.Fatal("a malformed key decoded")
+	}
+}

@@ -1,0 +1,182 @@
+package mirror
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// scan reads partitions from their start offsets up to (not including) their end offsets,
+// committed records only, calling fn for each record in offset order per partition. A
+// partition is done when a record reaches its end, or when a fetch for it comes back empty:
+// what lies before its end is then transaction markers and aborted records only.
+func scan(ctx context.Context, opts []kgo.Opt, starts, ends map[Partition]int64, fn func(Partition, *kgo.Record) error) error {
+	pending := map[Partition]bool{}
+	assign := map[string]map[int32]kgo.Offset{}
+	for p, s := range starts {
+		if s >= ends[p] {
+			continue
+		}
+		pending[p] = true
+		if assign[p.Topic] == nil {
+			assign[p.Topic] = map[int32]kgo.Offset{}
+		}
+		assign[p.Topic][p.Partition] = kgo.NewOffset().At(s)
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), opts...),
+		kgo.ConsumePartitions(assign),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(8<<20),
+		kgo.FetchMaxWait(200*time.Millisecond),
+	)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for len(pending) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var ferr error
+		fs.EachError(func(t string, p int32, err error) {
+			if ferr == nil {
+				ferr = fmt.Errorf("read %s/%d: %w", t, p, err)
+			}
+		})
+		if ferr != nil {
+			return ferr
+		}
+		var done []Partition
+		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
+			p := Partition{fp.Topic, fp.Partition}
+			if !pending[p] {
+				return
+			}
+			if len(fp.Records) == 0 {
+				done = append(done, p)
+				return
+			}
+			for _, r := range fp.Records {
+				if r.Offset >= ends[p] {
+					done = append(done, p)
+					return
+				}
+				if err := fn(p, r); err != nil && ferr == nil {
+					ferr = err
+				}
+				if r.Offset+1 >= ends[p] {
+					done = append(done, p)
+					return
+				}
+			}
+		})
+		if ferr != nil {
+			return ferr
+		}
+		for _, p := range done {
+			if pending[p] {
+				delete(pending, p)
+				cl.RemoveConsumePartitions(map[string][]int32{p.Topic: {p.Partition}})
+			}
+		}
+	}
+	return nil
+}
+
+var errFound = errors.New("found")
+
+// HasData reports whether partition p of the origin holds a committed data record at an
+// offset in [from, to).
+func HasData(ctx context.Context, origin []kgo.Opt, p Partition, from, to int64) (bool, error) {
+	err := scan(ctx, origin, map[Partition]int64{p: from}, map[Partition]int64{p: to}, func(Partition, *kgo.Record) error { return errFound })
+	if errors.Is(err, errFound) {
+		return true, nil
+	}
+	return false, err
+}
+
+// Digest is a partition's record count and an order-sensitive hash of each record's key,
+// value, headers and timestamp.
+type Digest struct {
+	Records int64  `json:"records"`
+	Bytes   int64  `json:"bytes"`
+	SHA256  string `json:"sha256"`
+	// First and Last are the first and last data record offsets seen (-1 when none).
+	First int64 `json:"first"`
+	Last  int64 `json:"last"`
+}
+
+type digester struct {
+	h       hash.Hash
+	d       Digest
+	buf     [8]byte
+	scratch []byte
+}
+
+func newDigester() *digester { return &digester{h: sha256.New(), d: Digest{First: -1, Last: -1}} }
+
+func (g *digester) field(b []byte, null bool) {
+	if null {
+		binary.BigEndian.PutUint64(g.buf[:], ^uint64(0))
+	} else {
+		binary.BigEndian.PutUint64(g.buf[:], uint64(len(b)))
+	}
+	g.h.Write(g.buf[:])
+	g.h.Write(b)
+}
+
+func (g *digester) add(r *kgo.Record) {
+	g.field(r.Key, r.Key == nil)
+	g.field(r.Value, r.Value == nil)
+	binary.BigEndian.PutUint64(g.buf[:], uint64(len(r.Headers)))
+	g.h.Write(g.buf[:])
+	for _, h := range r.Headers {
+		g.field([]byte(h.Key), false)
+		g.field(h.Value, h.Value == nil)
+	}
+	binary.BigEndian.PutUint64(g.buf[:], uint64(r.Timestamp.UnixMilli()))
+	g.h.Write(g.buf[:])
+	g.d.Records++
+	g.d.Bytes += int64(len(r.Key) + len(r.Value))
+	if g.d.First < 0 {
+		g.d.First = r.Offset
+	}
+	g.d.Last = r.Offset
+}
+
+func (g *digester) sum() Digest {
+	g.d.SHA256 = hex.EncodeToString(g.h.Sum(nil))
+	return g.d
+}
+
+// Digests reads partitions [start, end) and returns a digest of each. Memory stays bounded
+// by the fetch sizes, whatever the data size.
+func Digests(ctx context.Context, opts []kgo.Opt, starts, ends map[Partition]int64) (map[Partition]Digest, error) {
+	gs := map[Partition]*digester{}
+	for p := range starts {
+		gs[p] = newDigester()
+	}
+	err := scan(ctx, opts, starts, ends, func(p Partition, r *kgo.Record) error {
+		gs[p].add(r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[Partition]Digest, len(gs))
+	for p, g := range gs {
+		out[p] = g.sum()
+	}
+	return out, nil
+}
