@@ -47,6 +47,7 @@ func Register(w worker.ActivityRegistry, extra map[string]Step) {
 	for _, name := range Implemented() {
 		w.RegisterActivityWithOptions(registry[name], activity.RegisterOptions{Name: name})
 	}
+	w.RegisterActivityWithOptions(MirrorRun, activity.RegisterOptions{Name: MirrorRunActivity})
 	for name, fn := range extra {
 		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}

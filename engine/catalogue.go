@@ -20,6 +20,8 @@ type StepType struct {
 	Params any
 	// Outputs later steps may read as steps.<id>.outputs.<name>.
 	Outputs []Output
+	// NeedsReplication marks steps that act on the runbook's replication: section.
+	NeedsReplication bool
 	// Control steps run inside the workflow (timers, approvals); the rest are activities.
 	Control bool
 	// Timeout of one attempt when the runbook sets none.

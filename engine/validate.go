@@ -263,6 +263,9 @@ func (v *validator) step(s *Step, path string, done map[string]bool, rollback, t
 		v.errorf(path+".uses", "unknown step type %q (known: %s)", s.Uses, strings.Join(stepTypeNames(), ", "))
 		return
 	}
+	if t.NeedsReplication && v.rb.Replication == nil {
+		v.errorf(path+".uses", "step type %s needs a replication: section (origin, target, topics)", t.Name)
+	}
 	v.with(s, t, path+".with", done)
 }
 

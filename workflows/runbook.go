@@ -2,7 +2,9 @@ package workflows
 
 import (
 	"errors"
+
 	"fmt"
+	enumspb "go.temporal.io/api/enums/v1"
 	"slices"
 	"time"
 
@@ -62,6 +64,8 @@ type runner struct {
 	state *State
 	runID string
 	limit int
+	// mirror is the running mirror child of this run, if any.
+	mirror workflow.ChildWorkflowFuture
 }
 
 func (r *runner) initSteps(steps []*engine.PlanStep, depth int, rollback bool) {
@@ -212,6 +216,11 @@ func (r *runner) runMain(ctx workflow.Context) error {
 
 func (r *runner) historyFull(ctx workflow.Context) bool {
 	info := workflow.GetInfo(ctx)
+	if r.mirror != nil {
+		// A hand-over would end the mirror child (it stops when its parent run closes);
+		// mirrors add few events, so wait for mirror.stop unless the server insists.
+		return info.GetContinueAsNewSuggested()
+	}
 	return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() >= r.limit
 }
 
@@ -483,6 +492,10 @@ func (r *runner) control(ctx workflow.Context, s *engine.PlanStep, st *StepState
 		return workflow.Sleep(ctx, d)
 	case engine.StepApproval:
 		return r.approval(ctx, with, st)
+	case engine.StepMirrorStart:
+		return r.mirrorStart(ctx, st)
+	case engine.StepMirrorStop:
+		return r.mirrorStop(ctx)
 	}
 	return temporal.NewNonRetryableApplicationError("no control implementation for "+s.Uses, "UnknownStep", nil)
 }
@@ -520,4 +533,44 @@ func (r *runner) approval(ctx workflow.Context, with map[string]any, st *StepSta
 	}
 	st.Outputs = map[string]any{"approvedBy": a.By, "comment": a.Comment, "approvedAt": a.At.UTC().Format(time.RFC3339)}
 	return nil
+}
+
+// mirrorStart starts the replication engine as a child workflow that ends with this run.
+func (r *runner) mirrorStart(ctx workflow.Context, st *StepState) error {
+	rep := r.plan.Replication
+	if rep == nil {
+		return temporal.NewNonRetryableApplicationError("mirror.start: the runbook has no replication: section", "BadInput", nil)
+	}
+	if e := rep.Engine; e != "" && e != "builtin" {
+		return temporal.NewNonRetryableApplicationError("mirror.start: the "+e+" engine is not available in this Ferry yet; use engine: builtin", "BadInput", nil)
+	}
+	if r.mirror != nil {
+		return nil // already running: starting twice is a no-op
+	}
+	id := r.runID + "-mirror"
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:        id,
+		TaskQueue:         TaskQueue,
+		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
+	})
+	f := workflow.ExecuteChildWorkflow(cctx, MirrorWorkflowName, engine.MirrorSpec{RunID: r.runID, Replication: rep, Clusters: r.plan.Clusters})
+	if err := f.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+		return err
+	}
+	r.mirror = f
+	st.Outputs = map[string]any{"mirror": id}
+	return nil
+}
+
+// mirrorStop asks the mirror to stop and waits until it has flushed.
+func (r *runner) mirrorStop(ctx workflow.Context) error {
+	if r.mirror == nil {
+		return nil // nothing running: stopping twice is a no-op
+	}
+	if err := r.mirror.SignalChildWorkflow(ctx, SignalMirrorStop, nil).Get(ctx, nil); err != nil {
+		return err
+	}
+	err := r.mirror.Get(ctx, nil)
+	r.mirror = nil
+	return err
 }

@@ -41,7 +41,8 @@ type Progress struct {
 }
 
 type partState struct {
-	next     int64 // next origin offset expected
+	next     int64 // origin offset after the last copied record
+	seen     int64 // origin offset after the last record or marker read
 	down     int64 // target offset the next copied record gets
 	needSync bool
 	hwm      int64
@@ -82,6 +83,7 @@ func Run(ctx context.Context, cfg Config) error {
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxBytes(64<<20),
 		kgo.FetchMaxPartitionBytes(8<<20),
+		kgo.KeepControlRecords(), // markers are skipped below; seeing them tells lag is 0
 	)...)
 	if err != nil {
 		return err
@@ -137,7 +139,7 @@ func Run(ctx context.Context, cfg Config) error {
 		mu.Lock()
 		p := Progress{Records: records.Load(), Bytes: bytes.Load(), Partitions: len(state), Lag: map[Partition]int64{}}
 		for part, st := range state {
-			lag := max(st.hwm-st.next, 0)
+			lag := max(st.hwm-max(st.next, st.seen), 0)
 			p.Lag[part] = lag
 			p.TotalLag += lag
 		}
@@ -186,8 +188,12 @@ func Run(ctx context.Context, cfg Config) error {
 				st.hwm = fp.HighWatermark
 			}
 			for _, r := range fp.Records {
-				if r.Offset < st.next {
+				if r.Offset < max(st.next, st.seen) {
 					continue // already copied (a re-fetch)
+				}
+				st.seen = r.Offset + 1
+				if r.Attrs.IsControl() {
+					continue // a marker is a gap: the next record's offset will not be next
 				}
 				if st.needSync || r.Offset != st.next {
 					syncs = append(syncs, OffsetSync{Partition: part, Upstream: r.Offset, Downstream: st.down}.Record(cfg.SyncTopic))

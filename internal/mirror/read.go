@@ -14,9 +14,9 @@ import (
 )
 
 // scan reads partitions from their start offsets up to (not including) their end offsets,
-// committed records only, calling fn for each record in offset order per partition. A
-// partition is done when a record reaches its end, or when a fetch for it comes back empty:
-// what lies before its end is then transaction markers and aborted records only.
+// committed data records only, calling fn for each in offset order per partition. Control
+// records (transaction markers) are fetched too, only to see that a partition whose last
+// entries are markers has reached its end.
 func scan(ctx context.Context, opts []kgo.Opt, starts, ends map[Partition]int64, fn func(Partition, *kgo.Record) error) error {
 	pending := map[Partition]bool{}
 	assign := map[string]map[int32]kgo.Offset{}
@@ -38,6 +38,7 @@ func scan(ctx context.Context, opts []kgo.Opt, starts, ends map[Partition]int64,
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(8<<20),
 		kgo.FetchMaxWait(200*time.Millisecond),
+		kgo.KeepControlRecords(),
 	)...)
 	if err != nil {
 		return err
@@ -63,17 +64,15 @@ func scan(ctx context.Context, opts []kgo.Opt, starts, ends map[Partition]int64,
 			if !pending[p] {
 				return
 			}
-			if len(fp.Records) == 0 {
-				done = append(done, p)
-				return
-			}
 			for _, r := range fp.Records {
 				if r.Offset >= ends[p] {
 					done = append(done, p)
 					return
 				}
-				if err := fn(p, r); err != nil && ferr == nil {
-					ferr = err
+				if !r.Attrs.IsControl() {
+					if err := fn(p, r); err != nil && ferr == nil {
+						ferr = err
+					}
 				}
 				if r.Offset+1 >= ends[p] {
 					done = append(done, p)

@@ -2,6 +2,8 @@
 package worker
 
 import (
+	"time"
+
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -23,8 +25,14 @@ func New(c client.Client, opts Options) worker.Worker {
 	if opts.TaskQueue == "" {
 		opts.TaskQueue = workflows.TaskQueue
 	}
-	w := worker.New(c, opts.TaskQueue, worker.Options{})
+	w := worker.New(c, opts.TaskQueue, worker.Options{
+		// Long steps (the mirror, waits) learn of a stop or cancel through their heartbeat:
+		// send heartbeats at least every second instead of the SDK's 80% of the timeout.
+		MaxHeartbeatThrottleInterval:     time.Second,
+		DefaultHeartbeatThrottleInterval: time.Second,
+	})
 	w.RegisterWorkflowWithOptions(workflows.Runbook, workflow.RegisterOptions{Name: workflows.RunbookWorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.Mirror, workflow.RegisterOptions{Name: workflows.MirrorWorkflowName})
 	activities.Register(w, opts.ExtraSteps)
 	return w
 }

@@ -188,13 +188,16 @@ func TestCLISchedule(t *testing.T) {
 	if out, code := c.run("schedule", "trigger", "weekly-drill"); code != 0 {
 		t.Fatalf("trigger: %d %s", code, out)
 	}
+	// The server's scheduler worker may take a while to start on a loaded machine.
+	deadline = time.Now().Add(3 * time.Minute)
 	for {
 		out, _ := c.run("list", "-o", "json", "--runbook", "drill")
 		if strings.Contains(out, `"status": "completed"`) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the triggered drill never completed: %s", out)
+			desc, _ := c.run("schedule", "describe", "weekly-drill")
+			t.Fatalf("the triggered drill never completed: %s\n%s", out, desc)
 		}
 		time.Sleep(300 * time.Millisecond)
 	}

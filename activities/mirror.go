@@ -1,0 +1,38 @@
+package activities
+
+import (
+	"context"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/ferryhq/ferry/engine"
+	"github.com/ferryhq/ferry/internal/kafka"
+	"github.com/ferryhq/ferry/internal/mirror"
+)
+
+// MirrorRunActivity is the long-running copy of the builtin engine. It heartbeats its
+// progress and, restarted after a crash, continues from what the target holds.
+const MirrorRunActivity = "mirror.run"
+
+// MirrorRun copies until cancelled (by mirror.stop or the end of the run).
+func MirrorRun(ctx context.Context, spec engine.MirrorSpec) error {
+	rep := spec.Replication
+	origin, err := kafka.Options(ctx, rep.Origin, spec.Clusters[rep.Origin], ResolveSecret)
+	if err != nil {
+		return badInput("%v", err)
+	}
+	target, err := kafka.Options(ctx, rep.Target, spec.Clusters[rep.Target], ResolveSecret)
+	if err != nil {
+		return badInput("%v", err)
+	}
+	activity.RecordHeartbeat(ctx, map[string]any{"phase": "starting"})
+	return mirror.Run(ctx, mirror.Config{
+		Origin: origin, Target: target,
+		Select:    rep.Topics.Select,
+		Rename:    rep.TargetTopic,
+		SyncTopic: rep.SyncTopic(),
+		Progress: func(p mirror.Progress) {
+			activity.RecordHeartbeat(ctx, map[string]any{"records": p.Records, "bytes": p.Bytes, "partitions": p.Partitions, "lag": p.TotalLag})
+		},
+	})
+}
