@@ -52,7 +52,7 @@ Examples:
 			validateCommand(), planCommand(), stepsCommand(), schemaCommand(),
 			runCommand(), resumeCommand(), statusCommand(), watchCommand(),
 			approveCommand(), pauseCommand(), cancelCommand(), listCommand(), historyCommand(),
-			scheduleCommand(), serverCommand(), workerCommand(), demoCommand(),
+			scheduleCommand(), serverCommand(), workerCommand(), sandboxCommand(), demoCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {
