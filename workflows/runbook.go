@@ -408,6 +408,11 @@ func (r *runner) activity(ctx workflow.Context, s *engine.PlanStep, st *StepStat
 		return temporal.NewNonRetryableApplicationError(err.Error(), "BadParameters", nil)
 	}
 	withMap, _ := with.(map[string]any)
+	if s.Uses == engine.StepAppsScale {
+		if err := r.restoreReplicas(withMap); err != nil {
+			return err
+		}
+	}
 	retry := engine.Retry{MaxAttempts: 1}
 	if s.Retry != nil {
 		retry = *s.Retry
@@ -431,6 +436,9 @@ func (r *runner) activity(ctx workflow.Context, s *engine.PlanStep, st *StepStat
 		err := workflow.ExecuteActivity(actx, s.Uses, in).Get(ctx, &res)
 		if err == nil {
 			st.Outputs = res.Outputs
+			if s.Uses == engine.StepAppsScale {
+				r.recordReplicas(withMap, res.Outputs)
+			}
 			return nil
 		}
 		st.LastError = errorMessage(err)
@@ -573,4 +581,35 @@ func (r *runner) mirrorStop(ctx workflow.Context) error {
 	err := r.mirror.Get(ctx, nil)
 	r.mirror = nil
 	return err
+}
+
+// restoreReplicas turns restore: true into the replicas recorded when Ferry first scaled
+// the app.
+func (r *runner) restoreReplicas(with map[string]any) error {
+	if restore, _ := with["restore"].(bool); !restore {
+		return nil
+	}
+	app, _ := with["app"].(string)
+	n, ok := r.state.AppReplicas[app]
+	if !ok {
+		return temporal.NewNonRetryableApplicationError("apps.scale restore: Ferry has not scaled app "+app+" in this run, so there is nothing to restore", "BadInput", nil)
+	}
+	with["replicas"] = n
+	delete(with, "restore")
+	return nil
+}
+
+// recordReplicas remembers an app's replicas from before its first scaling.
+func (r *runner) recordReplicas(with map[string]any, out map[string]any) {
+	app, _ := with["app"].(string)
+	prev, ok := out["previous"].(float64)
+	if app == "" || !ok {
+		return
+	}
+	if r.state.AppReplicas == nil {
+		r.state.AppReplicas = map[string]int{}
+	}
+	if _, seen := r.state.AppReplicas[app]; !seen {
+		r.state.AppReplicas[app] = int(prev)
+	}
 }

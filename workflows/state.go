@@ -106,6 +106,9 @@ type State struct {
 	Error               string    `json:"error,omitempty"`
 	// Continued counts continue-as-new hand-overs.
 	Continued int `json:"continued,omitempty"`
+	// AppReplicas holds each app's replicas from before Ferry first scaled it, for
+	// apps.scale with restore: true, however many days later.
+	AppReplicas map[string]int `json:"appReplicas,omitempty"`
 }
 
 // Status is the answer to the status query: the state with steps in runbook order.

@@ -39,7 +39,7 @@ func SandboxRegistry() string {
 
 // sandboxAddress finds a sandbox cluster: FERRY_SANDBOX_<NAME> first, then the registry.
 func sandboxAddress(name string) (string, error) {
-	env := "FERRY_SANDBOX_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+	env := "FERRY_SANDBOX_" + strings.ToUpper(strings.Trim(strings.ReplaceAll(name, "-", "_"), "_"))
 	if v := os.Getenv(env); v != "" {
 		return v, nil
 	}
@@ -50,7 +50,27 @@ func sandboxAddress(name string) (string, error) {
 			return reg[name], nil
 		}
 	}
-	return "", fmt.Errorf("sandbox cluster %q is not running (start it with ferry sandbox, or set %s)", name, env)
+	return "", fmt.Errorf("sandbox %q is not running (start it with ferry sandbox, or set %s)", strings.Trim(name, "_"), env)
+}
+
+// Seeds returns a cluster's bootstrap addresses, resolving a sandbox name.
+func Seeds(name string, c *engine.Cluster) ([]string, error) {
+	if c == nil {
+		return nil, fmt.Errorf("cluster %q is not defined in the runbook", name)
+	}
+	if c.Sandbox == "" {
+		return c.Bootstrap, nil
+	}
+	addr, err := sandboxAddress(c.Sandbox)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", name, err)
+	}
+	return []string{addr}, nil
+}
+
+// SandboxControl is the address of the sandbox apps' control endpoint.
+func SandboxControl() (string, error) {
+	return sandboxAddress("_control")
 }
 
 // Options builds the franz-go options that connect to a cluster. Errors name the cluster and
@@ -59,13 +79,9 @@ func Options(ctx context.Context, name string, c *engine.Cluster, secrets Secret
 	if c == nil {
 		return nil, fmt.Errorf("cluster %q is not defined in the runbook", name)
 	}
-	seeds := c.Bootstrap
-	if c.Sandbox != "" {
-		addr, err := sandboxAddress(c.Sandbox)
-		if err != nil {
-			return nil, fmt.Errorf("cluster %s: %w", name, err)
-		}
-		seeds = []string{addr}
+	seeds, err := Seeds(name, c)
+	if err != nil {
+		return nil, err
 	}
 	id := c.ClientID
 	if id == "" {
