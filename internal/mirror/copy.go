@@ -93,7 +93,8 @@ func Run(ctx context.Context, cfg Config) error {
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.ProducerLinger(2*time.Millisecond),
-		kgo.MaxBufferedRecords(200_000),
+		kgo.MaxBufferedRecords(50_000),
+		kgo.MaxBufferedBytes(64<<20), // memory stays bounded whatever the record size
 		kgo.ProducerBatchMaxBytes(4<<20),
 		kgo.RecordRetries(1<<30),
 	)...)

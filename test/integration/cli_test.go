@@ -208,3 +208,20 @@ func TestCLISchedule(t *testing.T) {
 		t.Fatalf("delete: %d %s", code, out)
 	}
 }
+
+// TestCLIDemo runs the README's first command's job: a live migration with 0 lost and 0
+// duplicated records.
+func TestCLIDemo(t *testing.T) {
+	c := newCLI(t)
+	cmd := c.cmd("demo", "--records", "3000", "--rate", "300")
+	cmd.Env = append(cmd.Env, "FERRY_STATE_DIR="+c.state)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	for _, want := range []string{"run demo-migrate succeeded", "duplicates consumed:               0", "records lost:                      0", "positions off by any record:       0"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}
