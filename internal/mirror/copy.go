@@ -27,8 +27,9 @@ type Config struct {
 	ReplicationFactor int16
 	// Discover is how often new topics and partitions are looked for; 10s when 0.
 	Discover time.Duration
-	// Progress, when set, is called about once a second.
-	Progress func(Progress)
+	// Progress, when set, is called every ProgressInterval (1s when 0).
+	Progress         func(Progress)
+	ProgressInterval time.Duration
 }
 
 // Progress is what a running mirror reports.
@@ -60,6 +61,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if cfg.Discover == 0 {
 		cfg.Discover = 10 * time.Second
+	}
+	if cfg.ProgressInterval == 0 {
+		cfg.ProgressInterval = time.Second
 	}
 	originAdm, err := newAdmin(cfg.Origin)
 	if err != nil {
@@ -95,7 +99,6 @@ func Run(ctx context.Context, cfg Config) error {
 		kgo.ProducerLinger(2*time.Millisecond),
 		kgo.MaxBufferedRecords(50_000),
 		kgo.MaxBufferedBytes(64<<20), // memory stays bounded whatever the record size
-		kgo.ProducerBatchMaxBytes(4<<20),
 		kgo.RecordRetries(1<<30),
 	)...)
 	if err != nil {
@@ -227,7 +230,7 @@ func Run(ctx context.Context, cfg Config) error {
 				return err
 			}
 		}
-		if time.Since(lastProgress) > time.Second {
+		if time.Since(lastProgress) > cfg.ProgressInterval {
 			lastProgress = time.Now()
 			report()
 		}
