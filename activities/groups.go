@@ -18,11 +18,7 @@ import (
 // groupsTranslate commits each selected group's origin position on the target, exactly,
 // through the mirror's offset syncs. Running it twice commits the same offsets again.
 func groupsTranslate(ctx context.Context, in engine.StepInput) (engine.StepResult, error) {
-	p, err := decode[engine.GroupsTranslateParams](in)
-	if err != nil {
-		return engine.StepResult{}, err
-	}
-	f, err := connectFlow(ctx, in)
+	p, f, err := flowStep[engine.GroupsTranslateParams](ctx, in)
 	if err != nil {
 		return engine.StepResult{}, err
 	}
@@ -158,11 +154,7 @@ func groupsTranslate(ctx context.Context, in engine.StepInput) (engine.StepResul
 // verifyParity compares each mirrored partition's records on both sides: count and an
 // order-sensitive digest of key, value, headers and timestamp.
 func verifyParity(ctx context.Context, in engine.StepInput) (engine.StepResult, error) {
-	p, err := decode[engine.VerifyParityParams](in)
-	if err != nil {
-		return engine.StepResult{}, err
-	}
-	f, err := connectFlow(ctx, in)
+	p, f, err := flowStep[engine.VerifyParityParams](ctx, in)
 	if err != nil {
 		return engine.StepResult{}, err
 	}
@@ -239,11 +231,7 @@ func verifyParity(ctx context.Context, in engine.StepInput) (engine.StepResult, 
 // topicsCleanup deletes the replication's internal topics on both clusters: offset syncs,
 // checkpoints, heartbeats, and MirrorMaker 2's Connect topics. Never a user topic.
 func topicsCleanup(ctx context.Context, in engine.StepInput) (engine.StepResult, error) {
-	p, err := decode[engine.TopicsCleanupParams](in)
-	if err != nil {
-		return engine.StepResult{}, err
-	}
-	f, err := connectFlow(ctx, in)
+	p, f, err := flowStep[engine.TopicsCleanupParams](ctx, in)
 	if err != nil {
 		return engine.StepResult{}, err
 	}

@@ -82,6 +82,16 @@ func connectFlow(ctx context.Context, in engine.StepInput) (*flow, error) {
 	return f, nil
 }
 
+// flowStep decodes a step's parameters and connects to its replication's clusters.
+func flowStep[T any](ctx context.Context, in engine.StepInput) (T, *flow, error) {
+	p, err := decode[T](in)
+	if err != nil {
+		return p, nil, err
+	}
+	f, err := connectFlow(ctx, in)
+	return p, f, err
+}
+
 // partitions lists the selected origin topics' partitions.
 func (f *flow) partitions(ctx context.Context, sel *engine.Patterns) ([]mirror.Partition, map[string]int32, error) {
 	if sel == nil {
@@ -169,11 +179,7 @@ var copyableConfigs = map[string]bool{
 }
 
 func topicsSync(ctx context.Context, in engine.StepInput) (engine.StepResult, error) {
-	p, err := decode[engine.TopicsSyncParams](in)
-	if err != nil {
-		return engine.StepResult{}, err
-	}
-	f, err := connectFlow(ctx, in)
+	p, f, err := flowStep[engine.TopicsSyncParams](ctx, in)
 	if err != nil {
 		return engine.StepResult{}, err
 	}

@@ -26,16 +26,7 @@ func approveCommand() *cli.Command {
 			&cli.StringFlag{Name: "comment", Aliases: []string{"m"}, Usage: "why"},
 			&cli.BoolFlag{Name: "reject", Usage: "reject: the step fails and the run rolls back if it may"},
 		},
-		Action: func(c *cli.Context) error {
-			id, err := runArg(c)
-			if err != nil {
-				return err
-			}
-			s, err := connect(c, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		Action: runAction(func(c *cli.Context, s *session, id string) error {
 			a := workflows.Approval{Step: c.String("step"), By: c.String("by"), Comment: c.String("comment"), Reject: c.Bool("reject")}
 			step, err := update(c.Context, s.client, id, workflows.UpdateApprove, a)
 			if err != nil {
@@ -47,7 +38,7 @@ func approveCommand() *cli.Command {
 			}
 			fmt.Printf("%s step %v of run %s\n", verb, step, id)
 			return nil
-		},
+		}),
 	}
 }
 
@@ -56,22 +47,13 @@ func pauseCommand() *cli.Command {
 		Name:      "pause",
 		Usage:     "pause a run before its next step (the current step finishes); ferry resume continues it",
 		ArgsUsage: "RUN",
-		Action: func(c *cli.Context) error {
-			id, err := runArg(c)
-			if err != nil {
-				return err
-			}
-			s, err := connect(c, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		Action: runAction(func(c *cli.Context, s *session, id string) error {
 			if _, err := update(c.Context, s.client, id, workflows.UpdatePause); err != nil {
 				return err
 			}
 			fmt.Printf("run %s will pause before its next step\n", id)
 			return nil
-		},
+		}),
 	}
 }
 
@@ -81,16 +63,7 @@ func cancelCommand() *cli.Command {
 		Usage:     "cancel a run; completed steps roll back unless it passed its point of no return",
 		ArgsUsage: "RUN",
 		Flags:     []cli.Flag{&cli.BoolFlag{Name: "wait", Usage: "wait until the rollback has finished"}},
-		Action: func(c *cli.Context) error {
-			id, err := runArg(c)
-			if err != nil {
-				return err
-			}
-			s, err := connect(c, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		Action: runAction(func(c *cli.Context, s *session, id string) error {
 			if err := s.client.CancelWorkflow(c.Context, id, ""); err != nil {
 				return cli.Exit(fmt.Sprintf("cancel %s: %v", id, err), exitInvalid)
 			}
@@ -109,7 +82,7 @@ func cancelCommand() *cli.Command {
 				}
 				time.Sleep(300 * time.Millisecond)
 			}
-		},
+		}),
 	}
 }
 
@@ -202,16 +175,7 @@ func historyCommand() *cli.Command {
 		Name:      "history",
 		Usage:     "show a run's event history: steps scheduled, completed, failed, approvals, timers",
 		ArgsUsage: "RUN",
-		Action: func(c *cli.Context) error {
-			id, err := runArg(c)
-			if err != nil {
-				return err
-			}
-			s, err := connect(c, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		Action: runAction(func(c *cli.Context, s *session, id string) error {
 			it := s.client.GetWorkflowHistory(c.Context, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 			scheduled := map[int64]string{}
 			for it.HasNext() {
@@ -224,7 +188,7 @@ func historyCommand() *cli.Command {
 				}
 			}
 			return nil
-		},
+		}),
 	}
 }
 

@@ -102,6 +102,22 @@ func startRun(ctx context.Context, s *session, id string, in workflows.Input) er
 	return nil
 }
 
+// runAction wraps a command that acts on one run: it reads RUN, connects, and cleans up.
+func runAction(fn func(c *cli.Context, s *session, id string) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		id, err := runArg(c)
+		if err != nil {
+			return err
+		}
+		s, err := connect(c, false)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		return fn(c, s, id)
+	}
+}
+
 func runArg(c *cli.Context) (string, error) {
 	if c.NArg() != 1 {
 		return "", cli.Exit(c.Command.Name+": name one run (see ferry list)", exitInvalid)
@@ -117,16 +133,7 @@ func resumeCommand() *cli.Command {
 		Description: `Lifts a pause, and with the embedded server hosts a worker so a run interrupted by
 Ctrl-C or kill -9 carries on from its last completed step.`,
 		Flags: watchFlags(),
-		Action: func(c *cli.Context) error {
-			id, err := runArg(c)
-			if err != nil {
-				return err
-			}
-			s, err := connect(c, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		Action: runAction(func(c *cli.Context, s *session, id string) error {
 			st, _, err := fetchStatus(c.Context, s.client, id)
 			if err != nil {
 				return err
@@ -141,7 +148,7 @@ Ctrl-C or kill -9 carries on from its last completed step.`,
 				return nil
 			}
 			return watch(c, s, id)
-		},
+		}),
 	}
 }
 
@@ -151,16 +158,7 @@ func statusCommand() *cli.Command {
 		Usage:     "show a run's steps: state, times, attempts, last error, progress",
 		ArgsUsage: "RUN",
 		Flags:     []cli.Flag{outputFlag()},
-		Action: func(c *cli.Context) error {
-			id, err := runArg(c)
-			if err != nil {
-				return err
-			}
-			s, err := connect(c, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		Action: runAction(func(c *cli.Context, s *session, id string) error {
 			st, pend, err := fetchStatus(c.Context, s.client, id)
 			if err != nil {
 				return err
@@ -170,7 +168,7 @@ func statusCommand() *cli.Command {
 			}
 			fmt.Print(render(st, pend, time.Now()))
 			return nil
-		},
+		}),
 	}
 }
 
@@ -180,18 +178,9 @@ func watchCommand() *cli.Command {
 		Usage:     "follow a run's progress live until it ends",
 		ArgsUsage: "RUN",
 		Flags:     []cli.Flag{&cli.BoolFlag{Name: "auto-approve", Usage: "approve every approval step as it comes"}},
-		Action: func(c *cli.Context) error {
-			id, err := runArg(c)
-			if err != nil {
-				return err
-			}
-			s, err := connect(c, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		Action: runAction(func(c *cli.Context, s *session, id string) error {
 			return watch(c, s, id)
-		},
+		}),
 	}
 }
 

@@ -30,6 +30,8 @@ func New(c client.Client, opts Options) worker.Worker {
 		// send heartbeats at least every second instead of the SDK's 80% of the timeout.
 		MaxHeartbeatThrottleInterval:     time.Second,
 		DefaultHeartbeatThrottleInterval: time.Second,
+		// The interpreter never blocks; a slow workflow task on a loaded machine is not a deadlock.
+		DeadlockDetectionTimeout: 10 * time.Second,
 	})
 	w.RegisterWorkflowWithOptions(workflows.Runbook, workflow.RegisterOptions{Name: workflows.RunbookWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.Mirror, workflow.RegisterOptions{Name: workflows.MirrorWorkflowName})
