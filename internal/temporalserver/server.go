@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -21,6 +22,7 @@ import (
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/dynamicconfig"
 	"go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/log/tag"
 	"go.temporal.io/server/common/metrics"
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
 	"go.temporal.io/server/common/primitives"
@@ -64,6 +66,7 @@ func Start(opts Options) (*Server, error) {
 	if opts.LogFile != "" {
 		logger = log.NewZapLogger(log.BuildZapLogger(log.Config{Level: "warn", OutputFile: opts.LogFile}))
 	}
+	logger = fatalToStderr{logger}
 
 	cfg, err := serverConfig(opts)
 	if err != nil {
@@ -215,6 +218,19 @@ func forgetMembers(file string) error {
 		return fmt.Errorf("clear stale cluster membership in %s: %w", file, err)
 	}
 	return nil
+}
+
+// fatalToStderr also prints fatal errors on stderr: the server exits the process on them, and
+// a log file nobody reads would leave the user with a bare exit code.
+type fatalToStderr struct{ log.Logger }
+
+func (l fatalToStderr) Fatal(msg string, tags ...tag.Tag) {
+	parts := []string{msg}
+	for _, t := range tags {
+		parts = append(parts, fmt.Sprintf("%s=%v", t.Key(), t.Value()))
+	}
+	fmt.Fprintln(os.Stderr, "ferry: embedded Temporal server:", strings.Join(parts, " "))
+	l.Logger.Fatal(msg, tags...)
 }
 
 func freePort() (int, error) {
