@@ -23,6 +23,10 @@ import (
 // its address and runs until killed), so benchmarks measure the copy over the network
 // between processes, not within one heap.
 func TestMain(m *testing.M) {
+	if os.Getenv("FERRY_MIRROR_PROCESS") != "" {
+		runMirrorProcess()
+		return
+	}
 	if os.Getenv("FERRY_KFAKE_SERVER") == "1" {
 		c, err := kfake.NewCluster(kfake.NumBrokers(1))
 		if err != nil {
