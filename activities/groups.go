@@ -214,8 +214,18 @@ func verifyParity(ctx context.Context, in engine.StepInput) (engine.StepResult, 
 		a, b := od[part], td[tp]
 		records += a.Records
 		if a.Records != b.Records || a.SHA256 != b.SHA256 {
-			bad = append(bad, fmt.Sprintf("%s: origin %d records (offsets %d..%d), target %s %d records (offsets %d..%d)",
-				part, a.Records, a.First, a.Last, tp, b.Records, b.First, b.Last))
+			where := ""
+			if len(bad) < 10 {
+				mm, err := mirror.FirstMismatch(ctx, f.originOpts, f.targetOpts, part, tp, os[part], oe[part], ts[tp], te[tp])
+				if err != nil {
+					return engine.StepResult{}, err
+				}
+				if mm != nil {
+					where = fmt.Sprintf(", first difference at origin offset %d / target offset %d (-1: no record)", mm.Origin, mm.Target)
+				}
+			}
+			bad = append(bad, fmt.Sprintf("%s: origin %d records (offsets %d..%d), target %s %d records (offsets %d..%d)%s",
+				part, a.Records, a.First, a.Last, tp, b.Records, b.First, b.Last, where))
 		}
 	}
 	if len(bad) > 0 {

@@ -217,7 +217,7 @@ func topicsSync(ctx context.Context, in engine.StepInput) (engine.StepResult, er
 	if err != nil {
 		return engine.StepResult{}, fmt.Errorf("list target topics: %w", err)
 	}
-	created, grown := []any{}, []any{}
+	created, grown, diff := []any{}, []any{}, []any{}
 	rf := int16(p.ReplicationFactor)
 	if rf == 0 {
 		rf = -1
@@ -227,6 +227,7 @@ func topicsSync(ctx context.Context, in engine.StepInput) (engine.StepResult, er
 		cur, exists := have[tt]
 		if !exists || cur.Err != nil {
 			created = append(created, tt)
+			diff = append(diff, fmt.Sprintf("+ %s: %d partitions%s", tt, counts[t], describeConfigs(configs[t])))
 			if p.DryRun {
 				continue
 			}
@@ -235,8 +236,12 @@ func topicsSync(ctx context.Context, in engine.StepInput) (engine.StepResult, er
 			}
 			continue
 		}
+		if drift := configDrift(ctx, f.target, tt, configs[t]); drift != "" {
+			diff = append(diff, "~ "+tt+": "+drift+" (left as is: the target topic exists)")
+		}
 		if n := int32(len(cur.Partitions)); n < counts[t] {
 			grown = append(grown, fmt.Sprintf("%s %d->%d", tt, n, counts[t]))
+			diff = append(diff, fmt.Sprintf("~ %s: partitions %d -> %d", tt, n, counts[t]))
 			if p.DryRun {
 				continue
 			}
@@ -245,8 +250,53 @@ func topicsSync(ctx context.Context, in engine.StepInput) (engine.StepResult, er
 			}
 		}
 	}
-	activity.GetLogger(ctx).Info("topics.sync", "created", created, "grown", grown, "dryRun", p.DryRun)
-	return engine.StepResult{Outputs: map[string]any{"created": created, "grown": grown}}, nil
+	activity.GetLogger(ctx).Info("topics.sync", "diff", diff, "dryRun", p.DryRun)
+	return engine.StepResult{Outputs: map[string]any{"created": created, "grown": grown, "diff": diff}}, nil
+}
+
+func describeConfigs(m map[string]*string) string {
+	if len(m) == 0 {
+		return ""
+	}
+	keys := sortedKeys(m)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + *m[k]
+	}
+	return ", " + strings.Join(parts, ", ")
+}
+
+// configDrift says which copyable origin configs an existing target topic has otherwise.
+func configDrift(ctx context.Context, target *kadm.Client, topic string, want map[string]*string) string {
+	if len(want) == 0 {
+		return ""
+	}
+	rcs, err := target.DescribeTopicConfigs(ctx, topic)
+	if err != nil || len(rcs) == 0 {
+		return ""
+	}
+	have := map[string]string{}
+	for _, c := range rcs[0].Configs {
+		if c.Value != nil {
+			have[c.Key] = *c.Value
+		}
+	}
+	var out []string
+	for _, k := range sortedKeys(want) {
+		if have[k] != *want[k] {
+			out = append(out, fmt.Sprintf("%s target %q, origin %q", k, have[k], *want[k]))
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+func sortedKeys(m map[string]*string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // lag measures, per origin partition, the committed data records the mirror has not copied.

@@ -72,7 +72,7 @@ func init() {
 	Register(StepType{
 		Name: StepTopicsSync, NeedsReplication: true, Params: TopicsSyncParams{}, DefaultTimeout: 5 * time.Minute,
 		Summary: "Create the selected topics on the target with the origin's partitions and copyable configs.",
-		Outputs: []Output{{"created", "Topics created."}, {"grown", "Topics given more partitions."}},
+		Outputs: []Output{{"created", "Topics created."}, {"grown", "Topics given more partitions."}, {"diff", "What differs, one line each: + created, ~ changed or drifting."}},
 		Touches: replicationTouches("creates topics on the target"),
 	})
 	Register(StepType{

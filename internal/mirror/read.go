@@ -179,3 +179,60 @@ func Digests(ctx context.Context, opts []kgo.Opt, starts, ends map[Partition]int
 	}
 	return out, nil
 }
+
+// Mismatch is the first place two partitions differ: the offsets of the differing records,
+// or -1 on the side that ran out of records.
+type Mismatch struct {
+	Origin int64 `json:"origin"`
+	Target int64 `json:"target"`
+}
+
+// FirstMismatch reads an origin and a target partition side by side and returns where they
+// first differ (nil when they do not). Memory stays bounded: each side is streamed.
+func FirstMismatch(ctx context.Context, origin, target []kgo.Opt, op, tp Partition, ostart, oend, tstart, tend int64) (*Mismatch, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type item struct {
+		off int64
+		sum [32]byte
+	}
+	stream := func(opts []kgo.Opt, p Partition, start, end int64, out chan<- item, errc chan<- error) {
+		defer close(out)
+		errc <- scan(ctx, opts, map[Partition]int64{p: start}, map[Partition]int64{p: end}, func(_ Partition, r *kgo.Record) error {
+			g := newDigester()
+			g.add(r)
+			var it item
+			it.off = r.Offset
+			copy(it.sum[:], g.h.Sum(nil))
+			select {
+			case out <- it:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}
+	oc, tc := make(chan item, 1024), make(chan item, 1024)
+	errc := make(chan error, 2)
+	go stream(origin, op, ostart, oend, oc, errc)
+	go stream(target, tp, tstart, tend, tc, errc)
+	for {
+		a, aok := <-oc
+		b, bok := <-tc
+		switch {
+		case !aok && !bok:
+			for range 2 {
+				if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
+					return nil, err
+				}
+			}
+			return nil, nil
+		case !aok:
+			return &Mismatch{Origin: -1, Target: b.off}, nil
+		case !bok:
+			return &Mismatch{Origin: a.off, Target: -1}, nil
+		case a.sum != b.sum:
+			return &Mismatch{Origin: a.off, Target: b.off}, nil
+		}
+	}
+}

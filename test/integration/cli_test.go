@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -180,22 +181,36 @@ func TestCLISchedule(t *testing.T) {
 	c := newCLI(t)
 	file := filepath.Join(t.TempDir(), "drill.yaml")
 	_ = os.WriteFile(file, []byte("apiVersion: ferry.dev/v1alpha1\nkind: Runbook\nmetadata: {name: drill}\nsteps:\n  - {id: a, uses: noop}\n"), 0o600)
-	// A server process keeps a worker up while the schedule fires.
+	// A server process keeps a worker up while the schedule fires. Wait for it to say it
+	// serves: a command started earlier would start a short-lived server of its own.
 	srv := c.cmd("server")
+	stdout, err := srv.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = srv.Process.Signal(syscall.SIGTERM); _ = srv.Wait() }()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if _, code := c.run("list"); code == 0 {
-			break
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "Temporal server on") {
+				ready <- true
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("ferry server never answered")
+		ready <- false
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatal("ferry server exited before serving")
 		}
-		time.Sleep(300 * time.Millisecond)
+	case <-time.After(60 * time.Second):
+		t.Fatal("ferry server did not start in 60s")
 	}
+	deadline := time.Now().Add(60 * time.Second)
 	if out, code := c.run("schedule", "create", "--every", "1h", "--paused", "weekly-drill", file); code != 0 {
 		t.Fatalf("schedule create: %d %s", code, out)
 	}

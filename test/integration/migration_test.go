@@ -122,6 +122,9 @@ func TestMigrationOnKafka(t *testing.T) {
 	for _, st := range s.Steps {
 		t.Logf("%-10s %s", st.ID, st.EndedAt.Sub(*st.StartedAt))
 	}
+	if d := fmt.Sprint(step(s, "topics").Outputs["diff"]); !strings.Contains(d, "+ orders: 3 partitions") {
+		t.Fatalf("topics.sync diff: %s", d)
+	}
 	if got := step(s, "parity").Outputs["records"]; got != float64(3*40+5) {
 		t.Fatalf("parity compared %v records, want %d", got, 3*40+5)
 	}
