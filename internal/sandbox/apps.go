@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -70,22 +71,85 @@ type AppStatus struct {
 	Bootstrap string `json:"bootstrap"`
 }
 
-// Producer writes order events with increasing sequence numbers (header "seq") to a topic.
-type Producer struct {
-	name, topic string
-	ledger      *Ledger
-	interval    time.Duration
+// lifecycle is what producers and consumers share: one replica or none, a cluster to use,
+// and the start and stop of their work.
+type lifecycle struct {
+	name, role string
 
 	mu        sync.Mutex
 	bootstrap string
-	cl        *kgo.Client
-	cancel    context.CancelFunc
-	done      chan struct{}
-	seq       uint64
-	running   bool
+	stop      func() error // set while running
+}
+
+// Scale starts (replicas > 0) or stops (0) the app; asking for the state it is in changes
+// nothing. It returns the replicas before.
+func (l *lifecycle) scale(replicas int, start func(bootstrap string) (func() error, error)) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	prev := 0
+	if l.stop != nil {
+		prev = 1
+	}
+	switch {
+	case replicas > 0 && l.stop == nil:
+		stop, err := start(l.bootstrap)
+		if err != nil {
+			return prev, err
+		}
+		l.stop = stop
+	case replicas == 0 && l.stop != nil:
+		err := l.stop()
+		l.stop = nil
+		if err != nil {
+			return prev, fmt.Errorf("stop %s: %w", l.name, err)
+		}
+	}
+	return prev, nil
+}
+
+// repoint moves the app to another cluster; a running app restarts there.
+func (l *lifecycle) repoint(bootstrap string, start func(string) (func() error, error)) (string, error) {
+	prev, err := l.scale(0, start)
+	if err != nil {
+		return "", err
+	}
+	l.mu.Lock()
+	old := l.bootstrap
+	l.bootstrap = bootstrap
+	l.mu.Unlock()
+	if prev > 0 {
+		_, err = l.scale(prev, start)
+	}
+	return old, err
+}
+
+// Status reports the app's state.
+func (l *lifecycle) Status() AppStatus {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := 0
+	if l.stop != nil {
+		r = 1
+	}
+	return AppStatus{Name: l.name, Role: l.role, Replicas: r, Bootstrap: l.bootstrap}
+}
+
+// Producer writes order events with increasing sequence numbers (header "seq") to a topic.
+type Producer struct {
+	lifecycle
+	topic    string
+	ledger   *Ledger
+	interval time.Duration
+	seq      atomic.Uint64
 	// pausedAt and paused measure how long the producer was stopped, in all.
 	pausedAt time.Time
 	paused   time.Duration
+}
+
+// NewProducer returns a stopped producer; Scale(1) starts it.
+func NewProducer(name, bootstrap, topic string, perSecond int, ledger *Ledger) *Producer {
+	return &Producer{lifecycle: lifecycle{name: name, role: "producer", bootstrap: bootstrap}, topic: topic, ledger: ledger,
+		interval: time.Second / time.Duration(perSecond)}
 }
 
 // Paused is how long the producer has been stopped between its first start and now.
@@ -95,9 +159,39 @@ func (p *Producer) Paused() time.Duration {
 	return p.paused
 }
 
-// NewProducer returns a stopped producer; Scale(1) starts it.
-func NewProducer(name, bootstrap, topic string, perSecond int, ledger *Ledger) *Producer {
-	return &Producer{name: name, topic: topic, ledger: ledger, bootstrap: bootstrap, interval: time.Second / time.Duration(perSecond)}
+// Scale starts (1) or stops (0) the producer. Stopping waits until every record in flight
+// is acknowledged, so a paused producer has nothing left to write.
+func (p *Producer) Scale(ctx context.Context, replicas int) (int, error) {
+	return p.scale(replicas, p.start)
+}
+
+// Repoint makes the producer write to another cluster.
+func (p *Producer) Repoint(_ context.Context, bootstrap string) (string, error) {
+	return p.repoint(bootstrap, p.start)
+}
+
+// start runs the producer; called with p.mu held.
+func (p *Producer) start(bootstrap string) (func() error, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		return nil, err
+	}
+	if !p.pausedAt.IsZero() {
+		p.paused += time.Since(p.pausedAt)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go p.loop(ctx, cl, done)
+	return func() error {
+		cancel()
+		<-done
+		fctx, fcancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer fcancel()
+		err := cl.Flush(fctx)
+		cl.Close()
+		p.pausedAt = time.Now()
+		return err
+	}, nil
 }
 
 func seqHeader(seq uint64) kgo.RecordHeader {
@@ -115,41 +209,6 @@ func recordSeq(r *kgo.Record) (uint64, bool) {
 	return 0, false
 }
 
-// Scale starts (1) or stops (0) the producer. Stopping waits until every record in flight
-// is acknowledged, so a paused producer has nothing left to write.
-func (p *Producer) Scale(ctx context.Context, replicas int) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	prev := 0
-	if p.running {
-		prev = 1
-	}
-	switch {
-	case replicas > 0 && !p.running:
-		cl, err := kgo.NewClient(kgo.SeedBrokers(p.bootstrap), kgo.ProducerLinger(5*time.Millisecond))
-		if err != nil {
-			return prev, err
-		}
-		rctx, cancel := context.WithCancel(context.Background())
-		p.cl, p.cancel, p.done, p.running = cl, cancel, make(chan struct{}), true
-		if !p.pausedAt.IsZero() {
-			p.paused += time.Since(p.pausedAt)
-		}
-		go p.loop(rctx, cl, p.done)
-	case replicas == 0 && p.running:
-		p.cancel()
-		<-p.done
-		err := p.cl.Flush(ctx)
-		p.cl.Close()
-		p.running = false
-		p.pausedAt = time.Now()
-		if err != nil {
-			return prev, fmt.Errorf("flush %s: %w", p.name, err)
-		}
-	}
-	return prev, nil
-}
-
 func (p *Producer) loop(ctx context.Context, cl *kgo.Client, done chan struct{}) {
 	defer close(done)
 	t := time.NewTicker(p.interval)
@@ -160,8 +219,7 @@ func (p *Producer) loop(ctx context.Context, cl *kgo.Client, done chan struct{})
 			return
 		case <-t.C:
 		}
-		p.seq++
-		seq := p.seq
+		seq := p.seq.Add(1)
 		v, _ := json.Marshal(map[string]any{"order": seq, "item": items[seq%uint64(len(items))], "source": p.name})
 		cl.Produce(context.Background(), &kgo.Record{Topic: p.topic, Key: fmt.Appendf(nil, "customer-%03d", seq%200), Value: v,
 			Headers: []kgo.RecordHeader{seqHeader(seq)}}, func(_ *kgo.Record, err error) {
@@ -174,77 +232,46 @@ func (p *Producer) loop(ctx context.Context, cl *kgo.Client, done chan struct{})
 	}
 }
 
-// Repoint makes the producer write to another cluster; a running producer restarts there.
-func (p *Producer) Repoint(ctx context.Context, bootstrap string) (string, error) {
-	prev, _ := p.Scale(ctx, 0)
-	p.mu.Lock()
-	old := p.bootstrap
-	p.bootstrap = bootstrap
-	p.mu.Unlock()
-	if prev > 0 {
-		_, err := p.Scale(ctx, prev)
-		return old, err
-	}
-	return old, nil
-}
-
-// Status reports the producer's state.
-func (p *Producer) Status() AppStatus {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	r := 0
-	if p.running {
-		r = 1
-	}
-	return AppStatus{Name: p.name, Role: "producer", Replicas: r, Bootstrap: p.bootstrap}
-}
-
 // Consumer reads a topic in a consumer group, records every record it processes in the
 // ledger, and commits after each batch.
 type Consumer struct {
-	name, group, topic string
-	ledger             *Ledger
-
-	mu        sync.Mutex
-	bootstrap string
-	cl        *kgo.Client
-	cancel    context.CancelFunc
-	done      chan struct{}
-	running   bool
+	lifecycle
+	group, topic string
+	ledger       *Ledger
 }
 
 // NewConsumer returns a stopped consumer; Scale(1) starts it.
 func NewConsumer(name, bootstrap, group, topic string, ledger *Ledger) *Consumer {
-	return &Consumer{name: name, group: group, topic: topic, ledger: ledger, bootstrap: bootstrap}
+	return &Consumer{lifecycle: lifecycle{name: name, role: "consumer", bootstrap: bootstrap}, group: group, topic: topic, ledger: ledger}
 }
 
 // Scale starts (1) or stops (0) the consumer. Stopping commits what it processed and leaves
 // the group, so the group is empty afterwards.
 func (c *Consumer) Scale(ctx context.Context, replicas int) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	prev := 0
-	if c.running {
-		prev = 1
+	return c.scale(replicas, c.start)
+}
+
+// Repoint makes the consumer read from another cluster.
+func (c *Consumer) Repoint(_ context.Context, bootstrap string) (string, error) {
+	return c.repoint(bootstrap, c.start)
+}
+
+func (c *Consumer) start(bootstrap string) (func() error, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.ConsumerGroup(c.group), kgo.ConsumeTopics(c.topic),
+		kgo.DisableAutoCommit(), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ClientID(c.name),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		return nil, err
 	}
-	switch {
-	case replicas > 0 && !c.running:
-		cl, err := kgo.NewClient(kgo.SeedBrokers(c.bootstrap), kgo.ConsumerGroup(c.group), kgo.ConsumeTopics(c.topic),
-			kgo.DisableAutoCommit(), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ClientID(c.name),
-			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
-		if err != nil {
-			return prev, err
-		}
-		rctx, cancel := context.WithCancel(context.Background())
-		c.cl, c.cancel, c.done, c.running = cl, cancel, make(chan struct{}), true
-		go c.loop(rctx, cl, c.done)
-	case replicas == 0 && c.running:
-		c.cancel()
-		<-c.done
-		c.cl.Close() // leaves the group
-		c.running = false
-	}
-	return prev, nil
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go c.loop(ctx, cl, done)
+	return func() error {
+		cancel()
+		<-done
+		cl.Close() // leaves the group
+		return nil
+	}, nil
 }
 
 func (c *Consumer) loop(ctx context.Context, cl *kgo.Client, done chan struct{}) {
@@ -271,31 +298,6 @@ func (c *Consumer) loop(ctx context.Context, cl *kgo.Client, done chan struct{})
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-}
-
-// Repoint makes the consumer read from another cluster; a running consumer restarts there.
-func (c *Consumer) Repoint(ctx context.Context, bootstrap string) (string, error) {
-	prev, _ := c.Scale(ctx, 0)
-	c.mu.Lock()
-	old := c.bootstrap
-	c.bootstrap = bootstrap
-	c.mu.Unlock()
-	if prev > 0 {
-		_, err := c.Scale(ctx, prev)
-		return old, err
-	}
-	return old, nil
-}
-
-// Status reports the consumer's state.
-func (c *Consumer) Status() AppStatus {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	r := 0
-	if c.running {
-		r = 1
-	}
-	return AppStatus{Name: c.name, Role: "consumer", Replicas: r, Bootstrap: c.bootstrap}
 }
 
 // Control serves the apps over HTTP on loopback, for the apps.scale and apps.repoint steps:
