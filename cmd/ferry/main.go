@@ -58,6 +58,11 @@ Examples:
 	for _, cmd := range app.Commands {
 		flagsFirst(cmd)
 	}
+	// The sandbox registry lives in the state directory: workers in this process find the
+	// sandboxes of the --state-dir they were given.
+	app.Before = func(c *cli.Context) error {
+		return os.Setenv("FERRY_STATE_DIR", c.String("state-dir"))
+	}
 	return app
 }
 

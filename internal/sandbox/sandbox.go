@@ -44,15 +44,15 @@ func Start(name, dataDir string) (*Cluster, error) {
 // Close stops the cluster.
 func (c *Cluster) Close() { c.c.Close() }
 
-// Register writes the clusters' addresses to the registry file runbooks resolve
-// `sandbox: NAME` from.
-func Register(path string, clusters ...*Cluster) error {
+// Register writes addresses (cluster name, or "_control" for the apps' endpoint) to the
+// registry file runbooks resolve `sandbox: NAME` from.
+func Register(path string, addrs map[string]string) error {
 	reg := map[string]string{}
 	if b, err := os.ReadFile(path); err == nil {
 		_ = json.Unmarshal(b, &reg)
 	}
-	for _, c := range clusters {
-		reg[c.Name] = c.Addr
+	for name, addr := range addrs {
+		reg[name] = addr
 	}
 	b, _ := json.MarshalIndent(reg, "", "  ")
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
@@ -61,14 +61,14 @@ func Register(path string, clusters ...*Cluster) error {
 	return os.WriteFile(path, b, 0o600)
 }
 
-// Unregister removes clusters from the registry file.
-func Unregister(path string, clusters ...*Cluster) {
+// Unregister removes names from the registry file.
+func Unregister(path string, names ...string) {
 	reg := map[string]string{}
 	if b, err := os.ReadFile(path); err == nil {
 		_ = json.Unmarshal(b, &reg)
 	}
-	for _, c := range clusters {
-		delete(reg, c.Name)
+	for _, n := range names {
+		delete(reg, n)
 	}
 	b, _ := json.MarshalIndent(reg, "", "  ")
 	_ = os.WriteFile(path, b, 0o600)
