@@ -16,7 +16,14 @@ const (
 	StepGroupsTranslate = "groups.translate"
 	StepVerifyParity    = "verify.parity"
 	StepTopicsCleanup   = "topics.cleanup"
+	StepACLsSync        = "acls.sync"
 )
+
+// ACLsSyncParams for acls.sync.
+type ACLsSyncParams struct {
+	Principals map[string]string `yaml:"principals" json:"principals,omitempty" doc:"Origin principal -> target principal, e.g. User:alice: User:alice-eu; others are copied as they are."`
+	DryRun     bool              `yaml:"dryRun" json:"dryRun,omitempty"`
+}
 
 // KafkaCheckParams for kafka.check.
 type KafkaCheckParams struct {
@@ -103,6 +110,12 @@ func init() {
 		Summary: "Compare every partition's record count and digest of key, value, headers and timestamp.",
 		Outputs: []Output{{"partitions", "Partitions compared."}, {"records", "Records compared."}},
 		Touches: replicationTouches("reads every record"),
+	})
+	Register(StepType{
+		Name: StepACLsSync, NeedsReplication: true, Params: ACLsSyncParams{}, DefaultTimeout: 5 * time.Minute,
+		Summary: "Copy the ACLs of the replicated topics and groups to the target, mapping principals.",
+		Outputs: []Output{{"acls", "ACLs created on the target, one line each."}},
+		Touches: replicationTouches("creates ACLs on the target"),
 	})
 	Register(StepType{
 		Name: StepTopicsCleanup, NeedsReplication: true, Params: TopicsCleanupParams{}, DefaultTimeout: 5 * time.Minute,

@@ -1,0 +1,105 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/ferryhq/ferry/engine"
+)
+
+func init() {
+	register(engine.StepACLsSync, aclsSync)
+}
+
+// aclsSync copies the origin's ACLs on replicated topics and groups to the target, with
+// principals mapped and topics renamed as the replication names them. Creating an ACL that
+// exists changes nothing, so running it twice is safe.
+func aclsSync(ctx context.Context, in engine.StepInput) (engine.StepResult, error) {
+	p, f, err := flowStep[engine.ACLsSyncParams](ctx, in)
+	if err != nil {
+		return engine.StepResult{}, err
+	}
+	defer f.close()
+	all := kadm.NewACLs().Topics().Groups().Allow().AllowHosts().Deny().DenyHosts().
+		Operations(kadm.OpAny).ResourcePatternType(kadm.ACLPatternAny)
+	described, err := f.origin.DescribeACLs(ctx, all)
+	if err == nil {
+		for _, r := range described {
+			if r.Err != nil {
+				err = r.Err
+			}
+		}
+	}
+	if err != nil {
+		return engine.StepResult{}, fmt.Errorf("describe ACLs on %s: %w", f.rep.Origin, err)
+	}
+	var created []string
+	for _, r := range described {
+		for _, d := range r.Described {
+			b, line, ok := targetACL(f.rep, p.Principals, d)
+			if !ok {
+				continue
+			}
+			created = append(created, line)
+			if p.DryRun {
+				continue
+			}
+			res, err := f.target.CreateACLs(ctx, b)
+			if err == nil {
+				for _, c := range res {
+					if c.Err != nil {
+						err = fmt.Errorf("%v %s", c.Err, c.ErrMessage)
+					}
+				}
+			}
+			if err != nil {
+				return engine.StepResult{}, fmt.Errorf("create ACL %s on %s: %w", line, f.rep.Target, err)
+			}
+		}
+	}
+	sort.Strings(created)
+	out := make([]any, len(created))
+	for i, c := range created {
+		out[i] = c
+	}
+	return engine.StepResult{Outputs: map[string]any{"acls": out}}, nil
+}
+
+// targetACL builds the target's twin of an origin ACL, or reports that it is not one of
+// the replicated topics and groups.
+func targetACL(rep *engine.Replication, principals map[string]string, d kadm.DescribedACL) (*kadm.ACLBuilder, string, bool) {
+	name := d.Name
+	literal := d.Pattern == kadm.ACLPatternLiteral && name != "*"
+	b := kadm.NewACLs().ResourcePatternType(d.Pattern).Operations(d.Operation)
+	switch d.Type {
+	case kmsg.ACLResourceTypeTopic:
+		if literal && !rep.Topics.Select(name) {
+			return nil, "", false
+		}
+		if name != "*" {
+			name = rep.TargetTopic(name)
+		}
+		b.Topics(name)
+	case kmsg.ACLResourceTypeGroup:
+		if literal && !rep.Groups.SelectGroup(name) {
+			return nil, "", false
+		}
+		b.Groups(name)
+	default:
+		return nil, "", false
+	}
+	principal := d.Principal
+	if m, ok := principals[principal]; ok {
+		principal = m
+	}
+	if d.Permission == kmsg.ACLPermissionTypeDeny {
+		b.Deny(principal).DenyHosts(d.Host)
+	} else {
+		b.Allow(principal).AllowHosts(d.Host)
+	}
+	return b, fmt.Sprintf("%s %s %s on %s %s (%s, host %s)", d.Permission, principal, d.Operation, d.Type, name, d.Pattern, d.Host), true
+}
