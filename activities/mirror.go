@@ -31,6 +31,7 @@ func MirrorRun(ctx context.Context, spec engine.MirrorSpec) error {
 		Select:    rep.Topics.Select,
 		Rename:    rep.TargetTopic,
 		SyncTopic: rep.SyncTopic(),
+		Heartbeat: &mirror.Heartbeat{Source: rep.OriginAlias(), Target: rep.Target},
 		Progress: func(p mirror.Progress) {
 			activity.RecordHeartbeat(ctx, map[string]any{"records": p.Records, "bytes": p.Bytes, "partitions": p.Partitions, "lag": p.TotalLag})
 		},

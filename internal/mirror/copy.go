@@ -27,6 +27,10 @@ type Config struct {
 	ReplicationFactor int16
 	// Discover is how often new topics and partitions are looked for; 10s when 0.
 	Discover time.Duration
+	// Heartbeat, when set, names the flow (origin alias, target alias) in MirrorMaker 2
+	// heartbeats written to the target's heartbeats topic every HeartbeatInterval (1s when 0).
+	Heartbeat         *Heartbeat
+	HeartbeatInterval time.Duration
 	// Progress, when set, is called every ProgressInterval (1s when 0).
 	Progress         func(Progress)
 	ProgressInterval time.Duration
@@ -65,6 +69,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.ProgressInterval == 0 {
 		cfg.ProgressInterval = time.Second
 	}
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = time.Second
+	}
 	originAdm, err := newAdmin(cfg.Origin)
 	if err != nil {
 		return err
@@ -77,6 +84,12 @@ func Run(ctx context.Context, cfg Config) error {
 	defer targetAdm.Close()
 	if err := ensureSyncTopic(ctx, targetAdm, cfg.SyncTopic); err != nil {
 		return err
+	}
+	if cfg.Heartbeat != nil {
+		compact := "compact"
+		if _, err := targetAdm.adm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": &compact}, HeartbeatTopic); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create %s topic: %w", HeartbeatTopic, err)
+		}
 	}
 	mapping, err := LoadMapping(ctx, cfg.Target, cfg.SyncTopic)
 	if err != nil {
@@ -135,7 +148,7 @@ func Run(ctx context.Context, cfg Config) error {
 		records.Add(1)
 		bytes.Add(int64(len(r.Key) + len(r.Value)))
 	}
-	lastDiscover, lastProgress := time.Now(), time.Time{}
+	lastDiscover, lastProgress, lastHeartbeat := time.Now(), time.Time{}, time.Time{}
 	report := func() {
 		if cfg.Progress == nil {
 			return
@@ -223,6 +236,17 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		for _, r := range out {
 			producer.Produce(context.Background(), r, promise)
+		}
+		if cfg.Heartbeat != nil && time.Since(lastHeartbeat) > cfg.HeartbeatInterval {
+			lastHeartbeat = time.Now()
+			hb := *cfg.Heartbeat
+			hb.Timestamp = lastHeartbeat
+			producer.Produce(context.Background(), hb.Record(), func(r *kgo.Record, err error) {
+				if err != nil {
+					e := fmt.Errorf("heartbeat: %w", err)
+					produceErr.CompareAndSwap(nil, &e)
+				}
+			})
 		}
 		if time.Since(lastDiscover) > cfg.Discover {
 			lastDiscover = time.Now()

@@ -303,3 +303,31 @@ func TestFirstMismatch(t *testing.T) {
 		t.Fatalf("a missing record: %+v %v", mm, err)
 	}
 }
+
+func TestHeartbeatsInMirrorMakerFormat(t *testing.T) {
+	// Bytes as MirrorMaker 2's Heartbeat.recordKey/recordValue write them.
+	h := Heartbeat{Source: "na", Target: "eu", Timestamp: time.UnixMilli(1234)}
+	r := h.Record()
+	if !bytes.Equal(r.Key, []byte{0, 2, 'n', 'a', 0, 2, 'e', 'u'}) || !bytes.Equal(r.Value, []byte{0, 0, 0, 0, 0, 0, 0, 0, 4, 210}) {
+		t.Fatalf("key %v value %v", r.Key, r.Value)
+	}
+	if back, err := DecodeHeartbeat(r); err != nil || back.Source != "na" || back.Target != "eu" || !back.Timestamp.Equal(h.Timestamp) {
+		t.Fatalf("round trip %+v %v", back, err)
+	}
+	// A running mirror writes them to the target.
+	origin, target := cluster(t), cluster(t)
+	createTopic(t, origin, "x", 1)
+	produce(t, origin, "x", 1, 3, 0)
+	mirrorUntil(t, Config{Origin: origin, Target: target, SyncTopic: SyncTopic("eu"), Heartbeat: &Heartbeat{Source: "na", Target: "eu"}, HeartbeatInterval: 10 * time.Millisecond}, 3)
+	var beats int
+	err := scan(context.Background(), target, map[Partition]int64{{HeartbeatTopic, 0}: 0}, map[Partition]int64{{HeartbeatTopic, 0}: endOffset(t, target, Partition{HeartbeatTopic, 0})}, func(_ Partition, r *kgo.Record) error {
+		if hb, err := DecodeHeartbeat(r); err != nil || hb.Source != "na" || hb.Target != "eu" {
+			return fmt.Errorf("bad heartbeat %+v %v", hb, err)
+		}
+		beats++
+		return nil
+	})
+	if err != nil || beats == 0 {
+		t.Fatalf("%d heartbeats, %v", beats, err)
+	}
+}

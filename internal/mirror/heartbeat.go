@@ -1,0 +1,57 @@
+package mirror
+
+import (
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// HeartbeatTopic is MirrorMaker 2's heartbeat topic on the target of a flow.
+const HeartbeatTopic = "heartbeats"
+
+// Heartbeat says a flow from Source to Target was alive at Timestamp. Encoded as
+// MirrorMaker 2's MirrorHeartbeatConnector does, so MM2 tooling (and a downstream MM2 flow
+// measuring replication latency) reads Ferry's heartbeats too.
+type Heartbeat struct {
+	Source, Target string
+	Timestamp      time.Time
+}
+
+func putString(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
+	return append(b, s...)
+}
+
+// Record encodes the heartbeat: key source and target alias (int16-length strings), value a
+// version header (int16, 0) then the timestamp in milliseconds (int64).
+func (h Heartbeat) Record() *kgo.Record {
+	key := putString(putString(nil, h.Source), h.Target)
+	val := binary.BigEndian.AppendUint16(nil, 0)
+	val = binary.BigEndian.AppendUint64(val, uint64(h.Timestamp.UnixMilli()))
+	return &kgo.Record{Topic: HeartbeatTopic, Partition: 0, Key: key, Value: val}
+}
+
+// DecodeHeartbeat reads a heartbeat written by Ferry or MirrorMaker 2.
+func DecodeHeartbeat(r *kgo.Record) (Heartbeat, error) {
+	k := r.Key
+	readString := func() (string, bool) {
+		if len(k) < 2 {
+			return "", false
+		}
+		n := int(binary.BigEndian.Uint16(k))
+		if len(k) < 2+n {
+			return "", false
+		}
+		s := string(k[2 : 2+n])
+		k = k[2+n:]
+		return s, true
+	}
+	src, ok1 := readString()
+	tgt, ok2 := readString()
+	if !ok1 || !ok2 || len(k) != 0 || len(r.Value) != 10 || binary.BigEndian.Uint16(r.Value) != 0 {
+		return Heartbeat{}, errors.New("heartbeat: not MirrorMaker 2's version 0 format")
+	}
+	return Heartbeat{Source: src, Target: tgt, Timestamp: time.UnixMilli(int64(binary.BigEndian.Uint64(r.Value[2:])))}, nil
+}
