@@ -10,6 +10,7 @@ import (
 	"hash"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -18,6 +19,10 @@ import (
 // records (transaction markers) are fetched too, only to see that a partition whose last
 // entries are markers has reached its end.
 func scan(ctx context.Context, opts []kgo.Opt, starts, ends map[Partition]int64, fn func(Partition, *kgo.Record) error) error {
+	starts, err := clampToLogStart(ctx, opts, starts)
+	if err != nil {
+		return err
+	}
 	pending := map[Partition]bool{}
 	assign := map[string]map[int32]kgo.Offset{}
 	for p, s := range starts {
@@ -91,6 +96,40 @@ func scan(ctx context.Context, opts []kgo.Opt, starts, ends map[Partition]int64,
 		}
 	}
 	return nil
+}
+
+// clampToLogStart moves start offsets that retention or compaction has passed up to the
+// partitions' log start: a fetch below it would reset to the start and, on a partition
+// emptied meanwhile, wait for records that never come.
+func clampToLogStart(ctx context.Context, opts []kgo.Opt, starts map[Partition]int64) (map[Partition]int64, error) {
+	var topics []string
+	seen := map[string]bool{}
+	for p := range starts {
+		if !seen[p.Topic] {
+			seen[p.Topic] = true
+			topics = append(topics, p.Topic)
+		}
+	}
+	if len(topics) == 0 {
+		return starts, nil
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	logStarts, err := kadm.NewClient(cl).ListStartOffsets(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("log start offsets: %w", err)
+	}
+	out := make(map[Partition]int64, len(starts))
+	for p, s := range starts {
+		if o, ok := logStarts.Lookup(p.Topic, p.Partition); ok && o.Err == nil && o.Offset > s {
+			s = o.Offset
+		}
+		out[p] = s
+	}
+	return out, nil
 }
 
 var errFound = errors.New("found")
