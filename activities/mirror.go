@@ -33,7 +33,11 @@ func MirrorRun(ctx context.Context, spec engine.MirrorSpec) error {
 		SyncTopic: rep.SyncTopic(),
 		Heartbeat: &mirror.Heartbeat{Source: rep.OriginAlias(), Target: rep.Target},
 		Progress: func(p mirror.Progress) {
-			activity.RecordHeartbeat(ctx, map[string]any{"records": p.Records, "bytes": p.Bytes, "partitions": p.Partitions, "lag": p.TotalLag})
+			behind := make([]string, len(p.Behind))
+			for i, b := range p.Behind {
+				behind[i] = b.String()
+			}
+			activity.RecordHeartbeat(ctx, map[string]any{"records": p.Records, "bytes": p.Bytes, "partitions": p.Partitions, "lag": p.TotalLag, "behind": behind})
 		},
 	})
 }

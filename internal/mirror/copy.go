@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,20 @@ type Progress struct {
 	Partitions int                 `json:"partitions"`
 	Lag        map[Partition]int64 `json:"-"`
 	TotalLag   int64               `json:"lag"`
+	// Behind lists the partitions furthest behind, worst first (at most five).
+	Behind []PartitionLag `json:"behind,omitempty"`
+}
+
+// PartitionLag is how far one partition is behind: records not yet copied, and how long ago
+// the last copied record was written on the origin (its age on the target now).
+type PartitionLag struct {
+	Partition Partition
+	Records   int64
+	Age       time.Duration
+}
+
+func (l PartitionLag) String() string {
+	return fmt.Sprintf("%s: %d records, %s", l.Partition, l.Records, l.Age.Round(time.Millisecond))
 }
 
 type partState struct {
@@ -51,6 +66,7 @@ type partState struct {
 	down     int64 // target offset the next copied record gets
 	needSync bool
 	hwm      int64
+	lastTS   time.Time // timestamp of the last copied record
 }
 
 // Run copies until ctx is cancelled (then it flushes and returns nil) or an error stops it.
@@ -154,12 +170,8 @@ func Run(ctx context.Context, cfg Config) error {
 			return
 		}
 		mu.Lock()
-		p := Progress{Records: records.Load(), Bytes: bytes.Load(), Partitions: len(state), Lag: map[Partition]int64{}}
-		for part, st := range state {
-			lag := max(st.hwm-max(st.next, st.seen), 0)
-			p.Lag[part] = lag
-			p.TotalLag += lag
-		}
+		p := Progress{Records: records.Load(), Bytes: bytes.Load(), Partitions: len(state)}
+		p.Lag, p.TotalLag, p.Behind = lagOf(state, time.Now())
 		mu.Unlock()
 		cfg.Progress(p)
 	}
@@ -222,6 +234,7 @@ func Run(ctx context.Context, cfg Config) error {
 				})
 				st.next = r.Offset + 1
 				st.down++
+				st.lastTS = r.Timestamp
 			}
 		})
 		mu.Unlock()
@@ -259,6 +272,30 @@ func Run(ctx context.Context, cfg Config) error {
 			report()
 		}
 	}
+}
+
+// lagOf measures each partition's lag, the total, and the five partitions furthest behind.
+func lagOf(state map[Partition]*partState, now time.Time) (map[Partition]int64, int64, []PartitionLag) {
+	lags := make(map[Partition]int64, len(state))
+	var total int64
+	var behind []PartitionLag
+	for part, st := range state {
+		lag := max(st.hwm-max(st.next, st.seen), 0)
+		lags[part] = lag
+		total += lag
+		if lag > 0 {
+			var age time.Duration
+			if !st.lastTS.IsZero() {
+				age = now.Sub(st.lastTS)
+			}
+			behind = append(behind, PartitionLag{Partition: part, Records: lag, Age: age})
+		}
+	}
+	sort.Slice(behind, func(i, j int) bool { return behind[i].Records > behind[j].Records })
+	if len(behind) > 5 {
+		behind = behind[:5]
+	}
+	return lags, total, behind
 }
 
 type admin struct {

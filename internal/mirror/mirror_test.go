@@ -331,3 +331,23 @@ func TestHeartbeatsInMirrorMakerFormat(t *testing.T) {
 		t.Fatalf("%d heartbeats, %v", beats, err)
 	}
 }
+
+func TestLagNamesPartitionsBehind(t *testing.T) {
+	now := time.Now()
+	state := map[Partition]*partState{}
+	for i := range int32(8) {
+		// Partition i has 10*i records left; partition 3 stopped at a transaction marker.
+		state[Partition{"orders", i}] = &partState{next: 100, hwm: 100 + 10*int64(i), lastTS: now.Add(-time.Duration(i) * time.Second)}
+	}
+	state[Partition{"orders", 3}].seen = 130
+	lags, total, behind := lagOf(state, now)
+	if lags[Partition{"orders", 3}] != 0 || total != 10*(1+2+4+5+6+7) {
+		t.Fatalf("lags %v total %d", lags, total)
+	}
+	if len(behind) != 5 || behind[0].Partition.Partition != 7 || behind[0].Records != 70 || behind[0].Age != 7*time.Second || behind[4].Partition.Partition != 2 {
+		t.Fatalf("behind %v: want the five worst, worst first, with their age", behind)
+	}
+	if got := behind[0].String(); got != "orders/7: 70 records, 7s" {
+		t.Fatalf("%q", got)
+	}
+}
