@@ -30,28 +30,26 @@ type GroupsWaitParams struct {
 	Interval Duration `yaml:"interval" json:"interval,omitempty" doc:"How often lag is measured; 1s when empty."`
 }
 
+// appTouches names the app a step changes, for ferry plan.
+func appTouches(with map[string]any, _ *Plan) []string {
+	if a, ok := with["app"].(string); ok {
+		return []string{"app " + a}
+	}
+	return nil
+}
+
 func init() {
 	Register(StepType{
 		Name: StepAppsScale, Params: AppsScaleParams{}, DefaultTimeout: 10 * time.Minute,
 		Summary: "Scale an app (0 pauses it) and wait until the change took effect; restore: true brings back its original replicas.",
 		Outputs: []Output{{"replicas", "Replicas now."}, {"previous", "Replicas before this step."}},
-		Touches: func(with map[string]any, _ *Plan) []string {
-			if a, ok := with["app"].(string); ok {
-				return []string{"app " + a}
-			}
-			return nil
-		},
+		Touches: appTouches,
 	})
 	Register(StepType{
 		Name: StepAppsRepoint, Params: AppsRepointParams{}, DefaultTimeout: 10 * time.Minute,
 		Summary: "Point an app at another cluster and wait until it uses it.",
 		Outputs: []Output{{"previous", "The cluster the app used before."}},
-		Touches: func(with map[string]any, _ *Plan) []string {
-			if a, ok := with["app"].(string); ok {
-				return []string{"app " + a}
-			}
-			return nil
-		},
+		Touches: appTouches,
 	})
 	Register(StepType{
 		Name: StepGroupsWait, Params: GroupsWaitParams{}, HeartbeatTimeout: 30 * time.Second, DefaultTimeout: 24 * time.Hour,

@@ -102,27 +102,25 @@ func startRun(ctx context.Context, s *session, id string, in workflows.Input) er
 	return nil
 }
 
-// runAction wraps a command that acts on one run: it reads RUN, connects, and cleans up.
-func runAction(fn func(c *cli.Context, s *session, id string) error) cli.ActionFunc {
+// connected wraps a command that acts on one named thing (a run, a schedule): it reads the
+// name, connects, and cleans up.
+func connected(what, hint string, fn func(c *cli.Context, s *session, name string) error) cli.ActionFunc {
 	return func(c *cli.Context) error {
-		id, err := runArg(c)
-		if err != nil {
-			return err
+		if c.NArg() != 1 {
+			return cli.Exit(fmt.Sprintf("%s: name one %s%s", c.Command.Name, what, hint), exitInvalid)
 		}
 		s, err := connect(c, false)
 		if err != nil {
 			return err
 		}
 		defer s.Close()
-		return fn(c, s, id)
+		return fn(c, s, c.Args().First())
 	}
 }
 
-func runArg(c *cli.Context) (string, error) {
-	if c.NArg() != 1 {
-		return "", cli.Exit(c.Command.Name+": name one run (see ferry list)", exitInvalid)
-	}
-	return c.Args().First(), nil
+// runAction wraps a command that acts on one run.
+func runAction(fn func(c *cli.Context, s *session, id string) error) cli.ActionFunc {
+	return connected("run", " (see ferry list)", fn)
 }
 
 func resumeCommand() *cli.Command {

@@ -13,25 +13,10 @@ import (
 
 // scheduleCommand puts runbooks on Temporal Schedules: recurring DR drills, nightly checks.
 func scheduleCommand() *cli.Command {
-	name := func(c *cli.Context) (string, error) {
-		if c.NArg() < 1 {
-			return "", cli.Exit("name the schedule", exitInvalid)
-		}
-		return c.Args().First(), nil
-	}
 	withHandle := func(fn func(c *cli.Context, h client.ScheduleHandle, s *session) error) cli.ActionFunc {
-		return func(c *cli.Context) error {
-			n, err := name(c)
-			if err != nil {
-				return err
-			}
-			s, err := connect(c, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		return connected("schedule", " (see ferry schedule list)", func(c *cli.Context, s *session, n string) error {
 			return fn(c, s.client.ScheduleClient().GetHandle(c.Context, n), s)
-		}
+		})
 	}
 	return &cli.Command{
 		Name:  "schedule",
