@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ferryhq/ferry/internal/sandbox"
+	"github.com/ferryhq/ferry/internal/temporalserver"
 	"github.com/ferryhq/ferry/runbooks"
 )
 
@@ -133,7 +134,7 @@ func demoCommand() *cli.Command {
 			if err := os.WriteFile(file, src, 0o600); err != nil {
 				return err
 			}
-			port, err := freePort()
+			port, err := temporalserver.FreePort()
 			if err != nil {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -56,7 +57,7 @@ func Start(opts Options) (*Server, error) {
 		opts.Namespace = "default"
 	}
 	if opts.Port == 0 {
-		p, err := freePort()
+		p, err := FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -156,13 +157,13 @@ func serverConfig(opts Options) (*config.Config, error) {
 	const host = "127.0.0.1"
 	service := func(grpcPort int) (config.Service, error) {
 		if grpcPort == 0 {
-			p, err := freePort()
+			p, err := FreePort()
 			if err != nil {
 				return config.Service{}, err
 			}
 			grpcPort = p
 		}
-		mp, err := freePort()
+		mp, err := FreePort()
 		if err != nil {
 			return config.Service{}, err
 		}
@@ -238,7 +239,19 @@ func (l fatalToStderr) Fatal(msg string, tags ...tag.Tag) {
 	l.Logger.Fatal(msg, tags...)
 }
 
-func freePort() (int, error) {
+// FreePort finds a loopback port to listen on later. It picks below the kernel's ephemeral
+// range (32768 and up on Linux): a port from that range, once released, can be handed to an
+// outgoing connection of this very process before the server binds it, and the server then
+// exits on "address already in use" (seen in CI).
+func FreePort() (int, error) {
+	for range 200 {
+		port := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err == nil {
+			l.Close()
+			return port, nil
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)

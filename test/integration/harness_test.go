@@ -8,7 +8,6 @@ import (
 	"flag"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -206,12 +205,11 @@ func step(s *workflows.Status, id string) *workflows.StepState {
 }
 
 func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := temporalserver.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 func tempDB(t testing.TB) string { return filepath.Join(t.TempDir(), "temporal.db") }
