@@ -48,6 +48,9 @@ func Register(w worker.ActivityRegistry, extra map[string]Step) {
 		w.RegisterActivityWithOptions(registry[name], activity.RegisterOptions{Name: name})
 	}
 	w.RegisterActivityWithOptions(MirrorRun, activity.RegisterOptions{Name: MirrorRunActivity})
+	w.RegisterActivityWithOptions(MirrorDeploy, activity.RegisterOptions{Name: MirrorDeployActivity})
+	w.RegisterActivityWithOptions(MirrorWatch, activity.RegisterOptions{Name: MirrorWatchActivity})
+	w.RegisterActivityWithOptions(MirrorRemove, activity.RegisterOptions{Name: MirrorRemoveActivity})
 	for name, fn := range extra {
 		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}

@@ -55,9 +55,6 @@ func appOf(in engine.StepInput, name string) (*engine.App, error) {
 	if app == nil {
 		return nil, badInput("app %q is not defined in the runbook", name)
 	}
-	if app.Kind != "sandbox" {
-		return nil, badInput("app %s: %s apps need the Kubernetes steps, which this Ferry does not have yet", name, app.Kind)
-	}
 	return app, nil
 }
 
@@ -66,18 +63,27 @@ func appsScale(ctx context.Context, in engine.StepInput) (engine.StepResult, err
 	if err != nil {
 		return engine.StepResult{}, err
 	}
-	if p.Replicas == nil {
+	if p.Replicas == nil && p.RestoreTo == nil {
 		return engine.StepResult{}, badInput("apps.scale %s: set replicas, or restore: true after an earlier apps.scale", p.App)
 	}
 	app, err := appOf(in, p.App)
 	if err != nil {
 		return engine.StepResult{}, err
 	}
-	out, err := sandboxCall(ctx, app, "scale", map[string]any{"replicas": *p.Replicas})
+	if app.Kind != "sandbox" {
+		return kubeScale(ctx, in, app, p)
+	}
+	n := 0
+	if p.Replicas != nil {
+		n = *p.Replicas
+	} else if f, ok := p.RestoreTo["replicas"].(float64); ok {
+		n = int(f)
+	}
+	out, err := sandboxCall(ctx, app, "scale", map[string]any{"replicas": n})
 	if err != nil {
 		return engine.StepResult{}, err
 	}
-	return engine.StepResult{Outputs: map[string]any{"replicas": *p.Replicas, "previous": out["previous"]}}, nil
+	return engine.StepResult{Outputs: map[string]any{"replicas": n, "previous": out["previous"], "undo": map[string]any{"replicas": out["previous"]}}}, nil
 }
 
 func appsRepoint(ctx context.Context, in engine.StepInput) (engine.StepResult, error) {
@@ -85,19 +91,55 @@ func appsRepoint(ctx context.Context, in engine.StepInput) (engine.StepResult, e
 	if err != nil {
 		return engine.StepResult{}, err
 	}
+	if p.Cluster == "" && p.RestoreTo == nil {
+		return engine.StepResult{}, badInput("apps.repoint %s: set cluster, or restore: true after an earlier apps.repoint", p.App)
+	}
 	app, err := appOf(in, p.App)
 	if err != nil {
 		return engine.StepResult{}, err
 	}
-	seeds, err := kafka.Seeds(p.Cluster, in.Clusters[p.Cluster])
-	if err != nil {
-		return engine.StepResult{}, badInput("%v", err)
+	bootstrap := p.Bootstrap
+	if bootstrap == "" && p.Cluster != "" {
+		seeds, err := kafka.Seeds(p.Cluster, in.Clusters[p.Cluster])
+		if err != nil {
+			return engine.StepResult{}, badInput("%v", err)
+		}
+		bootstrap = strings.Join(seeds, ",")
 	}
-	out, err := sandboxCall(ctx, app, "repoint", map[string]any{"bootstrap": strings.Join(seeds, ",")})
+	if app.Kind != "sandbox" {
+		return kubeRepoint(ctx, in, app, p, bootstrap)
+	}
+	if p.RestoreTo != nil {
+		bootstrap, _ = p.RestoreTo["bootstrap"].(string)
+	}
+	out, err := sandboxCall(ctx, app, "repoint", map[string]any{"bootstrap": bootstrap})
 	if err != nil {
 		return engine.StepResult{}, err
 	}
-	return engine.StepResult{Outputs: map[string]any{"previous": out["previous"]}}, nil
+	return engine.StepResult{Outputs: map[string]any{"previous": out["previous"], "undo": map[string]any{"bootstrap": out["previous"]}}}, nil
+}
+
+func appsWait(ctx context.Context, in engine.StepInput) (engine.StepResult, error) {
+	p, err := decode[engine.AppsWaitParams](in)
+	if err != nil {
+		return engine.StepResult{}, err
+	}
+	app, err := appOf(in, p.App)
+	if err != nil {
+		return engine.StepResult{}, err
+	}
+	if app.Kind == "sandbox" {
+		return engine.StepResult{}, badInput("apps.wait %s: sandbox apps change at once; apps.wait is for Kubernetes apps", p.App)
+	}
+	c, ws, err := workloadsOf(ctx, app)
+	if err != nil {
+		return engine.StepResult{}, err
+	}
+	ready, err := waitRollouts(ctx, c, ws)
+	if err != nil {
+		return engine.StepResult{}, err
+	}
+	return engine.StepResult{Outputs: map[string]any{"ready": ready}}, nil
 }
 
 // groupsWait waits until groups have read everything but maxLag committed data records.

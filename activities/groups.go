@@ -257,7 +257,7 @@ func topicsCleanup(ctx context.Context, in engine.StepInput) (engine.StepResult,
 		}
 		var doomed []string
 		for _, t := range topics.Names() {
-			if internalTopic(t, f.rep.OriginAlias()) {
+			if internalTopic(t, f.rep.OriginAlias(), f.rep.ConnectGroup(in.Runbook)) {
 				doomed = append(doomed, t)
 			}
 		}
@@ -285,8 +285,10 @@ func topicsCleanup(ctx context.Context, in engine.StepInput) (engine.StepResult,
 }
 
 // internalTopic recognises replication bookkeeping topics, Ferry's and MirrorMaker 2's.
-func internalTopic(t, alias string) bool {
+func internalTopic(t, alias, connectGroup string) bool {
 	switch {
+	case t == connectGroup+"-configs", t == connectGroup+"-offsets", t == connectGroup+"-status":
+		return true // Kafka Connect's own topics under MirrorMaker 2 (engines connect, strimzi)
 	case strings.HasPrefix(t, "mm2-offset-syncs.") && strings.HasSuffix(t, ".internal"):
 		return true
 	case strings.HasPrefix(t, "mm2-configs.") || strings.HasPrefix(t, "mm2-offsets.") || strings.HasPrefix(t, "mm2-status."):

@@ -9,10 +9,11 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/ferryhq/ferry/engine"
+	"github.com/ferryhq/ferry/internal/kube"
 )
 
 // ResolveSecret reads a secret on the worker. Errors name the reference, never the value.
-func ResolveSecret(_ context.Context, ref *engine.SecretRef) (string, error) {
+func ResolveSecret(ctx context.Context, ref *engine.SecretRef) (string, error) {
 	switch {
 	case ref == nil:
 		return "", nil
@@ -29,7 +30,16 @@ func ResolveSecret(_ context.Context, ref *engine.SecretRef) (string, error) {
 		}
 		return strings.TrimRight(string(b), "\r\n"), nil
 	case ref.Secret != nil:
-		return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("secret %s: Kubernetes Secret references need the Kubernetes connection, which this worker does not have yet", ref.Describe()), "SecretUnsupported", nil)
+		k := ref.Secret
+		c, err := kube.Connect(k.Context)
+		if err != nil {
+			return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("secret %s: %v", ref.Describe(), err), "SecretMissing", nil)
+		}
+		v, err := c.SecretValue(ctx, k.Namespace, k.Name, k.Key)
+		if err != nil {
+			return "", kubeErr(fmt.Errorf("secret %s: %w", ref.Describe(), err))
+		}
+		return v, nil
 	}
 	return "", temporal.NewNonRetryableApplicationError("empty secret reference", "SecretMissing", nil)
 }

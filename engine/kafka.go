@@ -186,12 +186,24 @@ func (r *Replication) TargetTopic(topic string) string {
 	return topic
 }
 
-// SyncTopic is the offset-sync topic on the target (MirrorMaker 2's name for the flow).
-func (r *Replication) SyncTopic() string { return "mm2-offset-syncs." + r.Target + ".internal" }
+// SyncTopic is the offset-sync topic on the target: MirrorMaker 2's name for the flow's
+// syncs with offset-syncs.topic.location=target, which every engine uses, so one offset map
+// serves the builtin mirror and MirrorMaker 2 alike.
+func (r *Replication) SyncTopic() string { return "mm2-offset-syncs." + r.OriginAlias() + ".internal" }
+
+// ConnectGroup is the Kafka Connect group of the MirrorMaker 2 engines, and the prefix of
+// its configs, offsets and status topics.
+func (r *Replication) ConnectGroup(runbook string) string {
+	if r.MM2 != nil && r.MM2.ConnectGroup != "" {
+		return r.MM2.ConnectGroup
+	}
+	return "ferry-" + runbook
+}
 
 // MirrorSpec is what a mirror needs: the replication and its clusters (references only).
 type MirrorSpec struct {
 	RunID       string              `json:"runID"`
+	Runbook     string              `json:"runbook,omitempty"`
 	Replication *Replication        `json:"replication"`
 	Clusters    map[string]*Cluster `json:"clusters"`
 }

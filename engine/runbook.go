@@ -80,7 +80,24 @@ type App struct {
 	Role      string            `yaml:"role" json:"role,omitempty" enum:"producer,consumer,both"`
 	Cluster   string            `yaml:"cluster" json:"cluster,omitempty" doc:"The cluster the app uses now." ref:"cluster"`
 	Groups    []string          `yaml:"groups" json:"groups,omitempty" doc:"Consumer groups the app uses."`
-	Pos       Pos               `yaml:"-" json:"-"`
+	// Connection says where a Kubernetes app reads its Kafka connection, for apps.repoint.
+	Connection *AppConnection `yaml:"connection" json:"connection,omitempty" doc:"Where a Kubernetes app reads its Kafka connection (for apps.repoint)."`
+	Pos        Pos            `yaml:"-" json:"-"`
+}
+
+// AppConnection is where a Kubernetes workload finds its Kafka cluster. apps.repoint changes
+// exactly these places and nothing else.
+type AppConnection struct {
+	Env        string        `yaml:"env" json:"env,omitempty" doc:"Environment variable holding the bootstrap servers, e.g. KAFKA_BOOTSTRAP_SERVERS."`
+	Containers []string      `yaml:"containers" json:"containers,omitempty" doc:"Containers to change; every container that sets env when empty."`
+	ConfigMap  *ConfigMapKey `yaml:"configMap" json:"configMap,omitempty" doc:"A ConfigMap key holding the bootstrap servers; pods are restarted after it changes."`
+	SecretEnv  []string      `yaml:"secretEnv" json:"secretEnv,omitempty" doc:"Environment variables read from a Secret (secretKeyRef) that move to the Secret named by apps.repoint's secret."`
+}
+
+// ConfigMapKey names one key of a ConfigMap in the app's namespace.
+type ConfigMapKey struct {
+	Name string `yaml:"name" json:"name" ferry:"required"`
+	Key  string `yaml:"key" json:"key" ferry:"required"`
 }
 
 // Replication says what moves from origin to target and with which engine.
@@ -92,7 +109,35 @@ type Replication struct {
 	Groups Patterns `yaml:"groups" json:"groups" doc:"Consumer groups whose offsets move."`
 	Naming string   `yaml:"naming" json:"naming,omitempty" enum:"identity,prefixed" doc:"Target topic names: identity (same) or prefixed (<alias>.<topic>)."`
 	Alias  string   `yaml:"alias" json:"alias,omitempty" doc:"Origin alias for prefixed names and internal topics; the origin cluster's name when empty."`
-	Pos    Pos      `yaml:"-" json:"-"`
+	// MM2 and Strimzi configure the MirrorMaker 2 engines.
+	MM2     *MM2Settings `yaml:"mm2" json:"mm2,omitempty" doc:"MirrorMaker 2 settings (engines connect and strimzi)."`
+	Strimzi *Strimzi     `yaml:"strimzi" json:"strimzi,omitempty" doc:"Where and how the strimzi engine runs its KafkaMirrorMaker2 resource."`
+	Pos     Pos          `yaml:"-" json:"-"`
+}
+
+// MM2Settings are the MirrorMaker 2 connector settings Ferry generates for the MirrorMaker 2
+// engines. OffsetLagMax defaults to 0, which makes MirrorMaker 2 write an offset sync for every
+// record, so groups.translate is exact.
+type MM2Settings struct {
+	OffsetLagMax      *int              `yaml:"offsetLagMax" json:"offsetLagMax,omitempty" doc:"offset.lag.max; 0 (every record synced, exact translation) when empty."`
+	SyncInterval      Duration          `yaml:"syncInterval" json:"syncInterval,omitempty" doc:"sync.group.offsets.interval.seconds and emit.checkpoints.interval.seconds; 10s when empty."`
+	RefreshInterval   Duration          `yaml:"refreshInterval" json:"refreshInterval,omitempty" doc:"refresh.topics/groups.interval.seconds; 10s when empty."`
+	ReplicationFactor int               `yaml:"replicationFactor" json:"replicationFactor,omitempty" doc:"Replication factor of created and internal topics; -1 (broker default) when empty."`
+	ConnectGroup      string            `yaml:"connectGroup" json:"connectGroup,omitempty" doc:"Kafka Connect group id and prefix of its internal topics; ferry-<runbook> when empty."`
+	Config            map[string]string `yaml:"config" json:"config,omitempty" doc:"More connector configuration, passed through as is."`
+}
+
+// Strimzi places the KafkaMirrorMaker2 resource of the strimzi engine.
+type Strimzi struct {
+	Context   string            `yaml:"context" json:"context,omitempty" doc:"Kubeconfig context; the current one when empty."`
+	Namespace string            `yaml:"namespace" json:"namespace" ferry:"required" doc:"Namespace of the KafkaMirrorMaker2 (and of the Secrets it refers to)."`
+	Name      string            `yaml:"name" json:"name,omitempty" doc:"Resource name; the runbook's name when empty."`
+	APIGroup  string            `yaml:"apiGroup" json:"apiGroup,omitempty" enum:"kafka.strimzi.io,eventstreams.ibm.com" doc:"API group of the operator: Strimzi (default) or IBM Event Streams."`
+	Shape     string            `yaml:"shape" json:"shape,omitempty" enum:"auto,clusters,target" doc:"clusters (connectCluster + clusters) or target (target + mirrors[].source); auto reads the installed CRD."`
+	Version   string            `yaml:"version" json:"version,omitempty" doc:"Kafka version of the MirrorMaker 2 pods; the operator's default when empty."`
+	Replicas  int               `yaml:"replicas" json:"replicas,omitempty" doc:"MirrorMaker 2 pods; 1 when empty."`
+	Bootstrap map[string]string `yaml:"bootstrap" json:"bootstrap,omitempty" doc:"Bootstrap servers as the MirrorMaker 2 pods reach each cluster, by cluster name; the cluster's bootstrap when absent."`
+	Template  any               `yaml:"template" json:"template,omitempty" doc:"spec.template of the resource as is (e.g. the pod annotations Event Streams requires)."`
 }
 
 // Patterns selects names by regular expressions.

@@ -67,6 +67,9 @@ func (v *validator) validate() {
 		}
 		v.patterns(&r.Topics, "replication.topics")
 		v.patterns(&r.Groups, "replication.groups")
+		if r.Engine == "strimzi" && r.Strimzi == nil {
+			v.errorf("replication.strimzi", "engine strimzi needs a strimzi: section (namespace at least)")
+		}
 	}
 
 	v.ids = map[string]*Step{}
@@ -157,6 +160,13 @@ func (v *validator) app(name string, a *App) {
 	}
 	if a.Name != "" && len(a.Selector) > 0 {
 		v.errorf(path+".selector", "set name or selector, not both")
+	}
+	if c := a.Connection; c != nil {
+		if a.Kind == "sandbox" {
+			v.errorf(path+".connection", "sandbox apps are repointed through the sandbox; connection is for Kubernetes apps")
+		} else if c.Env == "" && c.ConfigMap == nil && len(c.SecretEnv) == 0 {
+			v.errorf(path+".connection", "set env, configMap or secretEnv")
+		}
 	}
 }
 

@@ -408,10 +408,8 @@ func (r *runner) activity(ctx workflow.Context, s *engine.PlanStep, st *StepStat
 		return temporal.NewNonRetryableApplicationError(err.Error(), "BadParameters", nil)
 	}
 	withMap, _ := with.(map[string]any)
-	if s.Uses == engine.StepAppsScale {
-		if err := r.restoreReplicas(withMap); err != nil {
-			return err
-		}
+	if err := r.restoreInput(s.Uses, withMap); err != nil {
+		return err
 	}
 	retry := engine.Retry{MaxAttempts: 1}
 	if s.Retry != nil {
@@ -436,9 +434,7 @@ func (r *runner) activity(ctx workflow.Context, s *engine.PlanStep, st *StepStat
 		err := workflow.ExecuteActivity(actx, s.Uses, in).Get(ctx, &res)
 		if err == nil {
 			st.Outputs = res.Outputs
-			if s.Uses == engine.StepAppsScale {
-				r.recordReplicas(withMap, res.Outputs)
-			}
+			r.recordUndo(s.Uses, withMap, res.Outputs)
 			return nil
 		}
 		st.LastError = errorMessage(err)
@@ -549,11 +545,29 @@ func (r *runner) mirrorStart(ctx workflow.Context, st *StepState) error {
 	if rep == nil {
 		return temporal.NewNonRetryableApplicationError("mirror.start: the runbook has no replication: section", "BadInput", nil)
 	}
-	if e := rep.Engine; e != "" && e != "builtin" {
-		return temporal.NewNonRetryableApplicationError("mirror.start: the "+e+" engine is not available in this Ferry yet; use engine: builtin", "BadInput", nil)
+	if rep.Engine == "connect" {
+		return temporal.NewNonRetryableApplicationError("mirror.start: the connect engine is not available in this Ferry yet; use engine: builtin or strimzi", "BadInput", nil)
 	}
 	if r.mirror != nil {
 		return nil // already running: starting twice is a no-op
+	}
+	spec := engine.MirrorSpec{RunID: r.runID, Runbook: r.plan.Runbook, Replication: rep, Clusters: r.plan.Clusters}
+	if rep.Engine == "strimzi" {
+		// The operator runs MirrorMaker 2: the step ends once every connector and task runs.
+		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			ActivityID:          st.ID,
+			StartToCloseTimeout: 30 * time.Minute,
+			HeartbeatTimeout:    time.Minute,
+			RetryPolicy: &temporal.RetryPolicy{
+				InitialInterval: time.Second, MaximumAttempts: 5,
+				NonRetryableErrorTypes: []string{"BadInput", "Kubernetes", "KubernetesForbidden", "MirrorFailed"},
+			},
+		})
+		var out map[string]any
+		if err := workflow.ExecuteActivity(actx, mirrorDeployActivity, spec).Get(ctx, &out); err != nil {
+			return err
+		}
+		st.Outputs = out
 	}
 	id := r.runID + "-mirror"
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
@@ -561,12 +575,18 @@ func (r *runner) mirrorStart(ctx workflow.Context, st *StepState) error {
 		TaskQueue:         TaskQueue,
 		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
 	})
-	f := workflow.ExecuteChildWorkflow(cctx, MirrorWorkflowName, engine.MirrorSpec{RunID: r.runID, Replication: rep, Clusters: r.plan.Clusters})
+	f := workflow.ExecuteChildWorkflow(cctx, MirrorWorkflowName, spec)
 	if err := f.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
 		return err
 	}
 	r.mirror = f
-	st.Outputs = map[string]any{"mirror": id}
+	if st.Outputs == nil {
+		st.Outputs = map[string]any{}
+	}
+	st.Outputs["workflow"] = id
+	if _, ok := st.Outputs["mirror"]; !ok {
+		st.Outputs["mirror"] = id
+	}
 	return nil
 }
 
@@ -583,33 +603,39 @@ func (r *runner) mirrorStop(ctx workflow.Context) error {
 	return err
 }
 
-// restoreReplicas turns restore: true into the replicas recorded when Ferry first scaled
-// the app.
-func (r *runner) restoreReplicas(with map[string]any) error {
-	if restore, _ := with["restore"].(bool); !restore {
+// undoable are the step types that record what they changed, so that restore: true can
+// put it back days later: the record lives in the workflow state.
+var undoable = map[string]bool{engine.StepAppsScale: true, engine.StepAppsRepoint: true}
+
+// restoreInput turns restore: true into what Ferry recorded before it first changed the app
+// in this run.
+func (r *runner) restoreInput(uses string, with map[string]any) error {
+	if restore, _ := with["restore"].(bool); !restore || !undoable[uses] {
 		return nil
 	}
 	app, _ := with["app"].(string)
-	n, ok := r.state.AppReplicas[app]
+	undo, ok := r.state.AppUndo[uses+" "+app]
 	if !ok {
-		return temporal.NewNonRetryableApplicationError("apps.scale restore: Ferry has not scaled app "+app+" in this run, so there is nothing to restore", "BadInput", nil)
+		return temporal.NewNonRetryableApplicationError(uses+" restore: Ferry has not changed app "+app+" with "+uses+" in this run, so there is nothing to restore", "BadInput", nil)
 	}
-	with["replicas"] = n
-	delete(with, "restore")
+	with["restoreTo"] = undo
 	return nil
 }
 
-// recordReplicas remembers an app's replicas from before its first scaling.
-func (r *runner) recordReplicas(with map[string]any, out map[string]any) {
-	app, _ := with["app"].(string)
-	prev, ok := out["previous"].(float64)
-	if app == "" || !ok {
+// recordUndo keeps what an app step changed, the first time it changes the app.
+func (r *runner) recordUndo(uses string, with, out map[string]any) {
+	if !undoable[uses] {
 		return
 	}
-	if r.state.AppReplicas == nil {
-		r.state.AppReplicas = map[string]int{}
+	app, _ := with["app"].(string)
+	undo, ok := out["undo"].(map[string]any)
+	if restore, _ := with["restore"].(bool); restore || app == "" || !ok {
+		return
 	}
-	if _, seen := r.state.AppReplicas[app]; !seen {
-		r.state.AppReplicas[app] = int(prev)
+	if r.state.AppUndo == nil {
+		r.state.AppUndo = map[string]map[string]any{}
+	}
+	if _, seen := r.state.AppUndo[uses+" "+app]; !seen {
+		r.state.AppUndo[uses+" "+app] = undo
 	}
 }

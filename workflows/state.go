@@ -106,9 +106,9 @@ type State struct {
 	Error               string    `json:"error,omitempty"`
 	// Continued counts continue-as-new hand-overs.
 	Continued int `json:"continued,omitempty"`
-	// AppReplicas holds each app's replicas from before Ferry first scaled it, for
-	// apps.scale with restore: true, however many days later.
-	AppReplicas map[string]int `json:"appReplicas,omitempty"`
+	// AppUndo holds, per "<step type> <app>", what apps.scale and apps.repoint changed the
+	// first time they changed the app, for restore: true however many days later.
+	AppUndo map[string]map[string]any `json:"appUndo,omitempty"`
 }
 
 // Status is the answer to the status query: the state with steps in runbook order.

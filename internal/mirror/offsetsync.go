@@ -37,9 +37,9 @@ type OffsetSync struct {
 	Downstream int64
 }
 
-// SyncTopic is MirrorMaker 2's name for the offset-sync topic of a replication flow
-// (offset-syncs.topic.location=target).
-func SyncTopic(targetAlias string) string { return "mm2-offset-syncs." + targetAlias + ".internal" }
+// SyncTopic is MirrorMaker 2's name for the offset-sync topic of a replication flow kept on
+// the target (offset-syncs.topic.location=target): it carries the source's alias.
+func SyncTopic(sourceAlias string) string { return "mm2-offset-syncs." + sourceAlias + ".internal" }
 
 // Record encodes the sync: key topic (int16-length string) + partition (int32), value
 // upstream (int64) + downstream (int64), big-endian, as Kafka's protocol schemas do.

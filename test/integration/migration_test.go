@@ -144,7 +144,7 @@ func TestMigrationOnKafka(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if topics.Has("mm2-offset-syncs.target.internal") || !topics.Has("orders") {
+	if topics.Has("mm2-offset-syncs.origin.internal") || !topics.Has("orders") {
 		t.Fatalf("after cleanup the target has %v", topics.Names())
 	}
 }

@@ -1,0 +1,181 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/ferryhq/ferry/engine"
+	"github.com/ferryhq/ferry/internal/kafka"
+	"github.com/ferryhq/ferry/internal/kube"
+	"github.com/ferryhq/ferry/internal/strimzi"
+)
+
+// Activities of the strimzi engine: the operator runs MirrorMaker 2; Ferry writes its
+// KafkaMirrorMaker2, watches it, and deletes it.
+const (
+	MirrorDeployActivity = "mirror.deploy"
+	MirrorWatchActivity  = "mirror.watch"
+	MirrorRemoveActivity = "mirror.remove"
+)
+
+// strimziTarget is where the resource lives and what it is.
+type strimziTarget struct {
+	client *kube.Client
+	ref    kube.Ref
+	shape  string
+}
+
+func strimziPlace(ctx context.Context, spec engine.MirrorSpec) (*strimziTarget, error) {
+	st := spec.Replication.Strimzi
+	if st == nil {
+		return nil, badInput("engine strimzi needs replication.strimzi (namespace at least)")
+	}
+	c, err := kubeClient(st.Context)
+	if err != nil {
+		return nil, err
+	}
+	group := st.APIGroup
+	if group == "" {
+		group = "kafka.strimzi.io"
+	}
+	apiVersion, shape, err := strimzi.Detect(ctx, c, group)
+	if err != nil {
+		return nil, kubeErr(err)
+	}
+	switch st.Shape {
+	case strimzi.ShapeClusters, strimzi.ShapeTarget:
+		shape = st.Shape
+	}
+	name := st.Name
+	if name == "" {
+		name = spec.Runbook
+	}
+	return &strimziTarget{c, kube.Ref{APIVersion: apiVersion, Kind: strimzi.Kind, Namespace: st.Namespace, Name: name}, shape}, nil
+}
+
+// strimziCluster describes a runbook cluster as the MirrorMaker 2 pods reach it.
+func strimziCluster(ctx context.Context, spec engine.MirrorSpec, name string) (strimzi.Cluster, error) {
+	c := spec.Clusters[name]
+	if c == nil {
+		return strimzi.Cluster{}, badInput("cluster %q is not defined", name)
+	}
+	bootstrap := spec.Replication.Strimzi.Bootstrap[name]
+	if bootstrap == "" {
+		seeds, err := kafka.Seeds(name, c)
+		if err != nil {
+			return strimzi.Cluster{}, badInput("%v", err)
+		}
+		bootstrap = strings.Join(seeds, ",")
+	}
+	user := ""
+	if c.SASL != nil {
+		u, err := ResolveSecret(ctx, c.SASL.Username)
+		if err != nil {
+			return strimzi.Cluster{}, err
+		}
+		user = u
+	}
+	alias := name
+	if name == spec.Replication.Origin {
+		alias = spec.Replication.OriginAlias()
+	}
+	out, err := strimzi.ClusterOf(alias, c, bootstrap, user)
+	if err != nil {
+		return out, badInput("%v", err)
+	}
+	return out, nil
+}
+
+// MirrorDeploy applies the KafkaMirrorMaker2 and waits until MirrorMaker 2 runs: the operator
+// has observed it and every connector and task is RUNNING. Applying again is harmless.
+func MirrorDeploy(ctx context.Context, spec engine.MirrorSpec) (map[string]any, error) {
+	t, err := strimziPlace(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	origin, err := strimziCluster(ctx, spec, spec.Replication.Origin)
+	if err != nil {
+		return nil, err
+	}
+	target, err := strimziCluster(ctx, spec, spec.Replication.Target)
+	if err != nil {
+		return nil, err
+	}
+	u := strimzi.Resource(strimzi.Input{
+		APIVersion: t.ref.APIVersion, Shape: t.shape, Name: t.ref.Name, Namespace: t.ref.Namespace,
+		Runbook: spec.Runbook, Origin: origin, Target: target, Rep: spec.Replication,
+	})
+	if _, err := t.client.Apply(ctx, u, true); err != nil {
+		return nil, kubeErr(err)
+	}
+	msg, err := poll(ctx, 2*time.Second, func() (bool, string, error) {
+		h, err := strimziHealth(ctx, t)
+		if err != nil {
+			return false, "", err
+		}
+		if h.Failed {
+			return false, h.Message, temporal.NewNonRetryableApplicationError(t.ref.String()+": "+h.Message, "MirrorFailed", nil)
+		}
+		return h.Ready, t.ref.String() + ": " + h.Message, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"mirror": t.ref.String(), "apiVersion": t.ref.APIVersion, "shape": t.shape, "status": msg}, nil
+}
+
+func strimziHealth(ctx context.Context, t *strimziTarget) (strimzi.Health, error) {
+	u, err := t.client.Get(ctx, t.ref)
+	if err != nil {
+		return strimzi.Health{}, kubeErr(err)
+	}
+	if u == nil {
+		return strimzi.Health{}, fmt.Errorf("%s was deleted by someone else", t.ref)
+	}
+	return strimzi.Judge(u, t.shape), nil
+}
+
+// MirrorWatch reports the resource's health as heartbeats until cancelled (mirror.stop or the
+// end of the run). A resource deleted behind Ferry's back fails it, so the run sees it.
+func MirrorWatch(ctx context.Context, spec engine.MirrorSpec) error {
+	t, err := strimziPlace(ctx, spec)
+	if err != nil {
+		return err
+	}
+	for {
+		h, err := strimziHealth(ctx, t)
+		if err != nil {
+			return err
+		}
+		activity.RecordHeartbeat(ctx, map[string]any{"mirror": t.ref.String(), "ready": h.Ready, "status": h.Message})
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// MirrorRemove deletes the KafkaMirrorMaker2 and waits until it is gone; an absent one is fine.
+func MirrorRemove(ctx context.Context, spec engine.MirrorSpec) error {
+	t, err := strimziPlace(ctx, spec)
+	if err != nil {
+		return err
+	}
+	if _, err := t.client.Delete(ctx, t.ref); err != nil {
+		return kubeErr(err)
+	}
+	_, err = poll(ctx, time.Second, func() (bool, string, error) {
+		u, err := t.client.Get(ctx, t.ref)
+		if err != nil {
+			return false, "", kubeErr(err)
+		}
+		return u == nil, t.ref.String() + " being deleted", nil
+	})
+	return err
+}

@@ -1,0 +1,255 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+
+	"github.com/ferryhq/ferry/engine"
+)
+
+// Annotations Ferry writes on repointed workloads.
+const (
+	// repointNote records, on the workload, what it used before a step repointed it.
+	repointNote = "ferry.dev/repoint"
+	// ClusterAnnotation on the pod template names the cluster the app uses. Changing it
+	// restarts the pods, which is how a changed ConfigMap reaches them.
+	ClusterAnnotation = "ferry.dev/cluster"
+)
+
+// ConnectionUndo is what an app used before a repoint: enough to put it back exactly.
+type ConnectionUndo struct {
+	// Env is the connection variable's value per container; nil when it was not set.
+	Env map[string]*string `json:"env,omitempty"`
+	// ConfigMap is the ConfigMap key's value; nil when the key was absent.
+	ConfigMap *string `json:"configMap,omitempty"`
+	// SecretEnv is the Secret each container/VARIABLE read.
+	SecretEnv map[string]string `json:"secretEnv,omitempty"`
+	// Cluster is the pod template's ferry.dev/cluster annotation.
+	Cluster string `json:"cluster,omitempty"`
+}
+
+// ConnectionTarget is where a repoint moves an app.
+type ConnectionTarget struct {
+	Cluster   string // runbook cluster name, written to the pod template annotation
+	Bootstrap string // written to connection.env and connection.configMap
+	Secret    string // connection.secretEnv variables read this Secret from now on
+}
+
+// Repoint moves a workload's Kafka connection and returns what it used before. What it used
+// is recorded on the workload (annotation ferry.dev/repoint) before anything changes, so a
+// retry of the same step returns the original values, not the ones it wrote itself. The
+// ConfigMap changes before the pod template, so restarted pods read the new value.
+func (c *Client) Repoint(ctx context.Context, w Workload, conn *engine.AppConnection, to ConnectionTarget, run, step string) (ConnectionUndo, error) {
+	if conn == nil {
+		return ConnectionUndo{}, fmt.Errorf("%s: the app has no connection: section, so Ferry does not know where it reads its Kafka connection", w)
+	}
+	if len(conn.SecretEnv) > 0 && to.Secret == "" {
+		return ConnectionUndo{}, fmt.Errorf("%s: connection.secretEnv is set: name the new cluster's Secret in apps.repoint's secret", w)
+	}
+	o, err := c.template(ctx, w)
+	if err != nil {
+		return ConnectionUndo{}, err
+	}
+	var note stepNote
+	var undo ConnectionUndo
+	if json.Unmarshal([]byte(o.meta.Annotations[repointNote]), &note) == nil && note.Run == run && note.Step == step && note.Undo != nil {
+		undo = *note.Undo
+	} else {
+		if undo, err = c.readConnection(ctx, w, o, conn); err != nil {
+			return ConnectionUndo{}, err
+		}
+		b, _ := json.Marshal(stepNote{Run: run, Step: step, Undo: &undo})
+		if err := c.annotate(ctx, w, repointNote, string(b)); err != nil {
+			return ConnectionUndo{}, err
+		}
+	}
+	bootstrap := to.Bootstrap
+	err = c.setConnection(ctx, w, conn, connectionValues{
+		env:       func(string) *string { return &bootstrap },
+		configMap: &bootstrap,
+		secret:    func(string) string { return to.Secret },
+		cluster:   to.Cluster,
+	})
+	return undo, err
+}
+
+// RestoreConnection puts back what a workload used before a repoint.
+func (c *Client) RestoreConnection(ctx context.Context, w Workload, conn *engine.AppConnection, undo ConnectionUndo) error {
+	if conn == nil {
+		return fmt.Errorf("%s: the app has no connection: section", w)
+	}
+	return c.setConnection(ctx, w, conn, connectionValues{
+		env:       func(ct string) *string { return undo.Env[ct] },
+		configMap: undo.ConfigMap,
+		secret:    func(key string) string { return undo.SecretEnv[key] },
+		cluster:   undo.Cluster,
+	})
+}
+
+type connectionValues struct {
+	env       func(container string) *string
+	configMap *string
+	secret    func(containerVar string) string
+	cluster   string
+}
+
+// containers are the indexes of the containers a connection changes: the named ones, or
+// every container that sets one of its variables.
+func containers(w Workload, spec *corev1.PodSpec, conn *engine.AppConnection) ([]int, error) {
+	var out []int
+	for _, name := range conn.Containers {
+		i := slices.IndexFunc(spec.Containers, func(c corev1.Container) bool { return c.Name == name })
+		if i < 0 {
+			return nil, fmt.Errorf("%s has no container %q (containers: %s)", w, name, joinNames(spec.Containers))
+		}
+		out = append(out, i)
+	}
+	if len(conn.Containers) > 0 {
+		return out, nil
+	}
+	for i, ct := range spec.Containers {
+		if slices.ContainsFunc(ct.Env, func(e corev1.EnvVar) bool {
+			return (conn.Env != "" && e.Name == conn.Env) || slices.Contains(conn.SecretEnv, e.Name)
+		}) {
+			out = append(out, i)
+		}
+	}
+	if len(out) == 0 && (conn.Env != "" || len(conn.SecretEnv) > 0) {
+		return nil, fmt.Errorf("no container of %s sets %s (containers: %s); name them in connection.containers",
+			w, joinVars(conn), joinNames(spec.Containers))
+	}
+	return out, nil
+}
+
+func joinVars(conn *engine.AppConnection) string {
+	vars := slices.Clone(conn.SecretEnv)
+	if conn.Env != "" {
+		vars = append([]string{conn.Env}, vars...)
+	}
+	return fmt.Sprint(vars)
+}
+
+// readConnection reads what a workload uses now.
+func (c *Client) readConnection(ctx context.Context, w Workload, o *workloadObject, conn *engine.AppConnection) (ConnectionUndo, error) {
+	undo := ConnectionUndo{Cluster: o.template.Annotations[ClusterAnnotation]}
+	idx, err := containers(w, &o.template.Spec, conn)
+	if err != nil {
+		return undo, err
+	}
+	for _, i := range idx {
+		ct := o.template.Spec.Containers[i]
+		if conn.Env != "" {
+			if undo.Env == nil {
+				undo.Env = map[string]*string{}
+			}
+			undo.Env[ct.Name] = nil
+			if j := slices.IndexFunc(ct.Env, func(e corev1.EnvVar) bool { return e.Name == conn.Env }); j >= 0 {
+				if ct.Env[j].ValueFrom != nil {
+					return undo, fmt.Errorf("%s: container %s reads %s from valueFrom; Ferry changes literal values (use connection.configMap for a ConfigMap key)", w, ct.Name, conn.Env)
+				}
+				v := ct.Env[j].Value
+				undo.Env[ct.Name] = &v
+			}
+		}
+		for _, name := range conn.SecretEnv {
+			j := slices.IndexFunc(ct.Env, func(e corev1.EnvVar) bool { return e.Name == name })
+			if j < 0 || ct.Env[j].ValueFrom == nil || ct.Env[j].ValueFrom.SecretKeyRef == nil {
+				return undo, fmt.Errorf("%s: container %s does not read %s from a Secret (secretKeyRef)", w, ct.Name, name)
+			}
+			if undo.SecretEnv == nil {
+				undo.SecretEnv = map[string]string{}
+			}
+			undo.SecretEnv[ct.Name+"/"+name] = ct.Env[j].ValueFrom.SecretKeyRef.Name
+		}
+	}
+	if cm := conn.ConfigMap; cm != nil {
+		m, err := c.Core.CoreV1().ConfigMaps(w.Namespace).Get(ctx, cm.Name, metav1.GetOptions{})
+		if err != nil {
+			return undo, explain(err, "%s: read ConfigMap %s", w, cm.Name)
+		}
+		if v, ok := m.Data[cm.Key]; ok {
+			undo.ConfigMap = &v
+		}
+	}
+	return undo, nil
+}
+
+// setConnection writes connection values: the ConfigMap first, then the pod template in one
+// update (which starts the rollout).
+func (c *Client) setConnection(ctx context.Context, w Workload, conn *engine.AppConnection, v connectionValues) error {
+	if cm := conn.ConfigMap; cm != nil {
+		err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+			m, err := c.Core.CoreV1().ConfigMaps(w.Namespace).Get(ctx, cm.Name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			old, had := m.Data[cm.Key]
+			switch {
+			case v.configMap == nil && !had, v.configMap != nil && had && old == *v.configMap:
+				return nil
+			case v.configMap == nil:
+				delete(m.Data, cm.Key)
+			default:
+				if m.Data == nil {
+					m.Data = map[string]string{}
+				}
+				m.Data[cm.Key] = *v.configMap
+			}
+			_, err = c.Core.CoreV1().ConfigMaps(w.Namespace).Update(ctx, m, metav1.UpdateOptions{FieldManager: FieldManager})
+			return err
+		})
+		if err != nil {
+			return explain(err, "%s: update ConfigMap %s", w, cm.Name)
+		}
+	}
+	return c.updateWorkload(ctx, w, func(o *workloadObject) error {
+		idx, err := containers(w, &o.template.Spec, conn)
+		if err != nil {
+			return err
+		}
+		for _, i := range idx {
+			ct := &o.template.Spec.Containers[i]
+			if conn.Env != "" {
+				ct.Env = setEnv(ct.Env, conn.Env, v.env(ct.Name))
+			}
+			for _, name := range conn.SecretEnv {
+				secret := v.secret(ct.Name + "/" + name)
+				for j := range ct.Env {
+					if e := &ct.Env[j]; e.Name == name && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && secret != "" {
+						e.ValueFrom.SecretKeyRef.Name = secret
+					}
+				}
+			}
+		}
+		if o.template.Annotations == nil {
+			o.template.Annotations = map[string]string{}
+		}
+		if v.cluster == "" {
+			delete(o.template.Annotations, ClusterAnnotation)
+		} else {
+			o.template.Annotations[ClusterAnnotation] = v.cluster
+		}
+		return nil
+	})
+}
+
+// setEnv sets (value != nil) or removes a literal variable.
+func setEnv(env []corev1.EnvVar, name string, value *string) []corev1.EnvVar {
+	i := slices.IndexFunc(env, func(e corev1.EnvVar) bool { return e.Name == name })
+	switch {
+	case value == nil && i >= 0:
+		return slices.Delete(env, i, i+1)
+	case value == nil:
+		return env
+	case i >= 0:
+		env[i] = corev1.EnvVar{Name: name, Value: *value}
+		return env
+	}
+	return append(env, corev1.EnvVar{Name: name, Value: *value})
+}
