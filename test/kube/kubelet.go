@@ -25,7 +25,7 @@ const (
 
 // Kubelet stands in for the kubelet and the workload controllers: for every Deployment and
 // StatefulSet in a namespace it runs one in-process sandbox producer or consumer while
-// replicas > 0, pointed at the bootstrap servers its pod template names, restarts it when
+// replicas > 0 (none without FERRY_TEST_APP), pointed at the bootstrap servers its pod template names, restarts it when
 // the template changes, and then writes the status a controller would (observed generation,
 // updated, ready and available replicas). Scaling and repointing thus change real Kafka
 // traffic, and Ferry's waits see what they would see in a cluster.
@@ -168,6 +168,9 @@ func (k *Kubelet) run(ctx context.Context, key string, gen int64, tpl *corev1.Po
 	if k.Delay > 0 {
 		time.Sleep(k.Delay)
 	}
+	if env[EnvApp] == "" {
+		return nil // pods without Kafka traffic: only the status changes
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	p := k.pods[key]
@@ -184,7 +187,7 @@ func (k *Kubelet) run(ctx context.Context, key string, gen int64, tpl *corev1.Po
 		case "consumer":
 			p = &pod{app: sandbox.NewConsumer(name, env[EnvBootstrap], env[EnvGroup], env[EnvTopic], k.ledger)}
 		default:
-			return fmt.Errorf("%s: %s must be producer or consumer", key, EnvApp)
+			return fmt.Errorf("%s: %s must be producer, consumer or unset", key, EnvApp)
 		}
 		p.bootstrap = env[EnvBootstrap]
 		k.pods[key] = p
