@@ -595,3 +595,35 @@ func TestCopySecretAcrossNamespaces(t *testing.T) {
 		t.Fatalf("missing key: %v", err)
 	}
 }
+
+// deploy/'s manifests are valid for a real apiserver, as kubectl apply -k deploy/ sends them.
+func TestDeployManifestsApply(t *testing.T) {
+	ctx := context.Background()
+	for _, ns := range []string{"shop", "kafka"} {
+		_, err := env.Admin.Core.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+	n := 0
+	for _, f := range []string{"worker.yaml", "rbac.yaml"} {
+		b, err := os.ReadFile("../../deploy/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs, err := kube.Decode(string(b))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, o := range objs {
+			if _, err := env.Admin.Apply(ctx, o, true); err != nil {
+				t.Errorf("%s: %v", f, err)
+			}
+			n++
+		}
+	}
+	d, err := env.Admin.Core.AppsV1().Deployments("ferry").Get(ctx, "ferry-worker", metav1.GetOptions{})
+	if err != nil || d.Spec.Template.Spec.ServiceAccountName != "ferry" || n < 10 {
+		t.Fatalf("worker: %v (%d objects)", err, n)
+	}
+}
