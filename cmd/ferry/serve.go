@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/ferryhq/ferry/internal/ports"
+
 	"context"
 	"fmt"
 	"os"
@@ -13,7 +15,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ferryhq/ferry/internal/sandbox"
-	"github.com/ferryhq/ferry/internal/temporalserver"
 	"github.com/ferryhq/ferry/runbooks"
 )
 
@@ -134,7 +135,7 @@ func demoCommand() *cli.Command {
 			if err := os.WriteFile(file, src, 0o600); err != nil {
 				return err
 			}
-			port, err := temporalserver.FreePort()
+			port, err := ports.Free()
 			if err != nil {
 				return err
 			}

@@ -19,7 +19,7 @@ import (
 // records (transaction markers) are fetched too, only to see that a partition whose last
 // entries are markers has reached its end.
 func scan(ctx context.Context, opts []kgo.Opt, starts, ends map[Partition]int64, fn func(Partition, *kgo.Record) error) error {
-	starts, err := clampToLogStart(ctx, opts, starts)
+	starts, ends, err := clampToLog(ctx, opts, starts, ends)
 	if err != nil {
 		return err
 	}
@@ -98,10 +98,12 @@ func scan(ctx context.Context, opts []kgo.Opt, starts, ends map[Partition]int64,
 	return nil
 }
 
-// clampToLogStart moves start offsets that retention or compaction has passed up to the
-// partitions' log start: a fetch below it would reset to the start and, on a partition
-// emptied meanwhile, wait for records that never come.
-func clampToLogStart(ctx context.Context, opts []kgo.Opt, starts map[Partition]int64) (map[Partition]int64, error) {
+// clampToLog keeps a read inside the partitions' logs. Starts that retention or compaction
+// has passed move up to the log start: a fetch below it would reset to the start and, on a
+// partition emptied meanwhile, wait for records that never come. Ends past the last stable
+// offset move down to it: a read would otherwise wait for records not yet written (a group
+// committed past the end of its partition hung groups.translate).
+func clampToLog(ctx context.Context, opts []kgo.Opt, starts, ends map[Partition]int64) (map[Partition]int64, map[Partition]int64, error) {
 	var topics []string
 	seen := map[string]bool{}
 	for p := range starts {
@@ -111,25 +113,36 @@ func clampToLogStart(ctx context.Context, opts []kgo.Opt, starts map[Partition]i
 		}
 	}
 	if len(topics) == 0 {
-		return starts, nil
+		return starts, ends, nil
 	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer cl.Close()
-	logStarts, err := kadm.NewClient(cl).ListStartOffsets(ctx, topics...)
+	adm := kadm.NewClient(cl)
+	logStarts, err := adm.ListStartOffsets(ctx, topics...)
 	if err != nil {
-		return nil, fmt.Errorf("log start offsets: %w", err)
+		return nil, nil, fmt.Errorf("log start offsets: %w", err)
 	}
-	out := make(map[Partition]int64, len(starts))
+	logEnds, err := adm.ListCommittedOffsets(ctx, topics...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("log end offsets: %w", err)
+	}
+	outStarts := make(map[Partition]int64, len(starts))
+	outEnds := make(map[Partition]int64, len(ends))
 	for p, s := range starts {
 		if o, ok := logStarts.Lookup(p.Topic, p.Partition); ok && o.Err == nil && o.Offset > s {
 			s = o.Offset
 		}
-		out[p] = s
+		outStarts[p] = s
+		e := ends[p]
+		if o, ok := logEnds.Lookup(p.Topic, p.Partition); ok && o.Err == nil && o.Offset < e {
+			e = o.Offset
+		}
+		outEnds[p] = e
 	}
-	return out, nil
+	return outStarts, outEnds, nil
 }
 
 var errFound = errors.New("found")

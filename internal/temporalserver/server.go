@@ -6,10 +6,11 @@
 package temporalserver
 
 import (
+	"github.com/ferryhq/ferry/internal/ports"
+
 	"database/sql"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -57,7 +58,7 @@ func Start(opts Options) (*Server, error) {
 		opts.Namespace = "default"
 	}
 	if opts.Port == 0 {
-		p, err := FreePort()
+		p, err := ports.Free()
 		if err != nil {
 			return nil, err
 		}
@@ -157,13 +158,13 @@ func serverConfig(opts Options) (*config.Config, error) {
 	const host = "127.0.0.1"
 	service := func(grpcPort int) (config.Service, error) {
 		if grpcPort == 0 {
-			p, err := FreePort()
+			p, err := ports.Free()
 			if err != nil {
 				return config.Service{}, err
 			}
 			grpcPort = p
 		}
-		mp, err := FreePort()
+		mp, err := ports.Free()
 		if err != nil {
 			return config.Service{}, err
 		}
@@ -237,27 +238,6 @@ func (l fatalToStderr) Fatal(msg string, tags ...tag.Tag) {
 	}
 	fmt.Fprintln(os.Stderr, "ferry: embedded Temporal server:", strings.Join(parts, " "))
 	l.Logger.Fatal(msg, tags...)
-}
-
-// FreePort finds a loopback port to listen on later. It picks below the kernel's ephemeral
-// range (32768 and up on Linux): a port from that range, once released, can be handed to an
-// outgoing connection of this very process before the server binds it, and the server then
-// exits on "address already in use" (seen in CI).
-func FreePort() (int, error) {
-	for range 200 {
-		port := 20000 + rand.IntN(12000)
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err == nil {
-			l.Close()
-			return port, nil
-		}
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func waitListening(addr string, timeout time.Duration) error {

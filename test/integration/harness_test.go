@@ -3,6 +3,8 @@
 package integration
 
 import (
+	"github.com/ferryhq/ferry/internal/ports"
+
 	"context"
 	"errors"
 	"flag"
@@ -205,7 +207,7 @@ func step(s *workflows.Status, id string) *workflows.StepState {
 }
 
 func freePort(t testing.TB) int {
-	p, err := temporalserver.FreePort()
+	p, err := ports.Free()
 	if err != nil {
 		t.Fatal(err)
 	}

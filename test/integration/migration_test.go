@@ -80,11 +80,13 @@ func seedOrigin(t *testing.T, addr string) {
 	}
 }
 
+// migrationRunbook moves orders and billing between two clusters, given as YAML flow mappings
+// (e.g. {bootstrap: ["host:port"]}).
 func migrationRunbook(origin, target string) string {
 	return fmt.Sprintf(`
 clusters:
-  origin: {bootstrap: ["%s"]}
-  target: {bootstrap: ["%s"]}
+  origin: %s
+  target: %s
 replication:
   origin: origin
   target: target
@@ -108,7 +110,7 @@ func TestMigrationOnKafka(t *testing.T) {
 	origin, target := kfakeCluster(t), kfakeCluster(t)
 	seedOrigin(t, origin)
 	e := start(t, "", newSteps())
-	r := e.run("migrate", workflows.Input{Plan: plan(t, migrationRunbook(origin, target))})
+	r := e.run("migrate", workflows.Input{Plan: plan(t, migrationRunbook(bootstrapYAML(origin), bootstrapYAML(target)))})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := r.Get(ctx, nil); err != nil {
@@ -118,7 +120,18 @@ func TestMigrationOnKafka(t *testing.T) {
 		}
 		t.Fatal(err)
 	}
-	s := e.status("migrate")
+	checkMigration(t, e, "migrate", kclient(t, target))
+}
+
+func bootstrapYAML(addr string) string { return fmt.Sprintf(`{bootstrap: ["%s"]}`, addr) }
+
+// checkMigration checks what migrationRunbook must leave behind: parity over every committed
+// record, billing's exact positions on the target, internal topics gone.
+func checkMigration(t *testing.T, e *env, id string, target *kgo.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s := e.status(id)
 	for _, st := range s.Steps {
 		t.Logf("%-10s %s", st.ID, st.EndedAt.Sub(*st.StartedAt))
 	}
@@ -131,7 +144,7 @@ func TestMigrationOnKafka(t *testing.T) {
 	// Target offsets: partition 0 committed 43 = inside the aborted transaction at 40..44
 	// (+ marker 45); the next committed record is the first of the committed transaction,
 	// copied right after the 40 plain records: target 40. Partitions 1 and 2 have no gaps.
-	got, err := kadm.NewClient(kclient(t, target)).FetchOffsets(ctx, "billing")
+	got, err := kadm.NewClient(target).FetchOffsets(ctx, "billing")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +153,7 @@ func TestMigrationOnKafka(t *testing.T) {
 			t.Errorf("billing orders/%d on target: got %v, want %d", p, o.At, want)
 		}
 	}
-	topics, err := kadm.NewClient(kclient(t, target)).ListTopics(ctx)
+	topics, err := kadm.NewClient(target).ListTopics(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,364 @@
+// Package kafkatest runs real Apache Kafka for Ferry's tests: single-node KRaft clusters
+// (optionally with a SASL_SSL SCRAM-SHA-512 listener and generated certificates) and a Kafka
+// Connect distributed worker with the MirrorMaker 2 connectors, from jars resolved by
+// `go tool task kafka:jars` (test/kafka/jars.sh). Servers listen on loopback; readiness is
+// checked over the protocol; a failed test keeps the logs and prints where; every process is
+// stopped when the test ends.
+package kafkatest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferryhq/ferry/internal/ports"
+)
+
+// Jars finds the folder of resolved Kafka jars, or says why there is none.
+func Jars() (string, error) {
+	if _, err := exec.LookPath("java"); err != nil {
+		return "", fmt.Errorf("java is not installed (Kafka needs Java 17+)")
+	}
+	_, file, _, _ := runtime.Caller(0)
+	pom, err := os.ReadFile(filepath.Join(filepath.Dir(file), "pom.xml"))
+	if err != nil {
+		return "", err
+	}
+	version := between(string(pom), "<kafka.version>", "</kafka.version>")
+	base := os.Getenv("FERRY_CACHE")
+	if base == "" {
+		c, err := os.UserCacheDir()
+		if err != nil {
+			return "", err
+		}
+		base = filepath.Join(c, "ferry")
+	}
+	dir := filepath.Join(base, "kafka", version, "libs")
+	if m, _ := filepath.Glob(filepath.Join(dir, "kafka_2.13-*.jar")); len(m) == 0 {
+		return "", fmt.Errorf("the Apache Kafka %s jars are not resolved (run: go tool task kafka:jars)", version)
+	}
+	return dir, nil
+}
+
+func between(s, a, b string) string {
+	i := strings.Index(s, a)
+	if i < 0 {
+		return ""
+	}
+	s = s[i+len(a):]
+	if j := strings.Index(s, b); j >= 0 {
+		return s[:j]
+	}
+	return ""
+}
+
+// Skip skips (on a laptop) or fails (under CI=true) a test when Java or the jars are missing.
+func Skip(tb testing.TB) {
+	tb.Helper()
+	if _, err := Jars(); err != nil {
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("%v", err)
+		}
+		tb.Skipf("%v", err)
+	}
+}
+
+// process is one JVM with its log.
+type process struct {
+	name string
+	dir  string
+	args []string
+	cmd  *exec.Cmd
+	log  *os.File
+}
+
+func (p *process) start() error {
+	jars, err := Jars()
+	if err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(filepath.Join(p.dir, p.name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	l4j := filepath.Join(p.dir, "log4j2.properties")
+	if err := os.WriteFile(l4j, []byte(log4j), 0o644); err != nil {
+		return err
+	}
+	args := append([]string{"-Xms128m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+		"-Dlog4j2.configurationFile=" + l4j, "-cp", filepath.Join(jars, "*")}, p.args...)
+	cmd := exec.Command("java", args...)
+	cmd.Dir = p.dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start %s: %w", p.name, err)
+	}
+	p.cmd, p.log = cmd, logf
+	return nil
+}
+
+// stop ends the JVM: SIGTERM for a clean shutdown, SIGKILL after grace.
+func (p *process) stop(grace time.Duration) {
+	if p.cmd == nil {
+		return
+	}
+	sig := syscall.SIGTERM
+	if grace <= 0 {
+		sig = syscall.SIGKILL
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, sig)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+	p.log.Close()
+	p.cmd = nil
+}
+
+func (p *process) tail(lines int) string {
+	b, _ := os.ReadFile(filepath.Join(p.dir, p.name+".log"))
+	ls := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(ls) > lines {
+		ls = ls[len(ls)-lines:]
+	}
+	return strings.Join(ls, "\n")
+}
+
+const log4j = `status = warn
+appender.console.type = Console
+appender.console.name = console
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.console.ref = console
+logger.kafka.name = org.apache.kafka
+logger.kafka.level = INFO
+logger.zk.name = org.apache.zookeeper
+logger.zk.level = WARN
+`
+
+// workDir makes a folder kept for a failed test, removed otherwise.
+func workDir(tb testing.TB, name string, procs func() []*process) string {
+	dir, err := os.MkdirTemp("", "ferry-"+name+"-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		for _, p := range procs() {
+			p.stop(10 * time.Second)
+		}
+		if tb.Failed() {
+			for _, p := range procs() {
+				tb.Logf("%s: log kept in %s; last lines:\n%s", p.name, filepath.Join(dir, p.name+".log"), p.tail(30))
+			}
+			return
+		}
+		os.RemoveAll(dir)
+	})
+	return dir
+}
+
+// Cluster is a single-node KRaft cluster (broker and controller in one JVM).
+type Cluster struct {
+	Name string
+	// Addr is the PLAINTEXT listener; SecureAddr the SASL_SSL one (with WithSCRAM).
+	Addr, SecureAddr string
+	// SCRAM holds the user, password and CA of the secure listener.
+	SCRAM *SCRAM
+	proc  *process
+}
+
+// SCRAM is the secure listener's credentials and trust.
+type SCRAM struct {
+	User, Password string
+	CAFile         string // PEM
+}
+
+// Option configures a cluster.
+type Option func(*clusterConfig)
+
+type clusterConfig struct{ scram bool }
+
+// WithSCRAM adds a SASL_SSL listener with SCRAM-SHA-512 user ferry and a certificate
+// signed by a generated CA.
+func WithSCRAM() Option { return func(c *clusterConfig) { c.scram = true } }
+
+// StartCluster formats and starts a cluster, waits until it answers over the protocol, and
+// stops it when the test ends.
+func StartCluster(tb testing.TB, name string, opts ...Option) *Cluster {
+	tb.Helper()
+	Skip(tb)
+	var cfg clusterConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	c := &Cluster{Name: name}
+	dir := workDir(tb, "kafka-"+name, func() []*process {
+		if c.proc == nil {
+			return nil
+		}
+		return []*process{c.proc}
+	})
+	port, ctl := mustPort(tb), mustPort(tb)
+	c.Addr = fmt.Sprintf("127.0.0.1:%d", port)
+	listeners := fmt.Sprintf("PLAINTEXT://%s,CONTROLLER://127.0.0.1:%d", c.Addr, ctl)
+	advertised := "PLAINTEXT://" + c.Addr
+	protocols := "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+	var extra []string
+	if cfg.scram {
+		sp := mustPort(tb)
+		c.SecureAddr = fmt.Sprintf("127.0.0.1:%d", sp)
+		listeners += ",SASL_SSL://" + c.SecureAddr
+		advertised += ",SASL_SSL://" + c.SecureAddr
+		protocols += ",SASL_SSL:SASL_SSL"
+		ca, keystore, err := certificates(dir)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		c.SCRAM = &SCRAM{User: "ferry", Password: "ferry-" + name + "-secret", CAFile: ca}
+		extra = append(extra,
+			"sasl.enabled.mechanisms=SCRAM-SHA-512",
+			"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;",
+			"ssl.keystore.type=PEM", "ssl.keystore.location="+keystore,
+			"ssl.truststore.type=PEM", "ssl.truststore.location="+ca)
+	}
+	props := append([]string{
+		"process.roles=broker,controller",
+		"node.id=1",
+		fmt.Sprintf("controller.quorum.voters=1@127.0.0.1:%d", ctl),
+		"listeners=" + listeners,
+		"advertised.listeners=" + advertised,
+		"listener.security.protocol.map=" + protocols,
+		"controller.listener.names=CONTROLLER",
+		"inter.broker.listener.name=PLAINTEXT",
+		"log.dirs=" + filepath.Join(dir, "data"),
+		"offsets.topic.replication.factor=1",
+		"offsets.topic.num.partitions=10",
+		"transaction.state.log.replication.factor=1",
+		"transaction.state.log.min.isr=1",
+		"transaction.state.log.num.partitions=5",
+		"share.coordinator.state.topic.replication.factor=1",
+		"share.coordinator.state.topic.min.isr=1",
+		"group.initial.rebalance.delay.ms=0",
+		"log.segment.bytes=67108864",
+		"log.cleaner.backoff.ms=1000",
+	}, extra...)
+	propsFile := filepath.Join(dir, "server.properties")
+	if err := os.WriteFile(propsFile, []byte(strings.Join(props, "\n")+"\n"), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	format := []string{"kafka.tools.StorageTool", "format", "-t", clusterID(), "-c", propsFile}
+	if cfg.scram {
+		format = append(format, "--add-scram", fmt.Sprintf("SCRAM-SHA-512=[name=%s,password=%s]", c.SCRAM.User, c.SCRAM.Password))
+	}
+	// Format, once more if the JVM fails without a word (seen once on a loaded machine).
+	for attempt := 1; ; attempt++ {
+		fp := &process{name: "format", dir: dir, args: format}
+		if err := fp.start(); err != nil {
+			tb.Fatal(err)
+		}
+		err := fp.cmd.Wait()
+		fp.log.Close()
+		if err == nil {
+			break
+		}
+		if attempt == 2 || fp.tail(20) != "" {
+			tb.Fatalf("format %s: %v\n%s", name, err, fp.tail(20))
+		}
+	}
+	c.proc = &process{name: "kafka", dir: dir, args: []string{"kafka.Kafka", propsFile}}
+	if err := c.start(); err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+func (c *Cluster) start() error {
+	if err := c.proc.start(); err != nil {
+		return err
+	}
+	if err := waitKafka(c.Addr, 90*time.Second); err != nil {
+		return fmt.Errorf("kafka %s: %w\n%s", c.Name, err, c.proc.tail(30))
+	}
+	return nil
+}
+
+// Restart stops the broker (SIGKILL when hard, else a clean shutdown) and starts it again on
+// the same data.
+func (c *Cluster) Restart(hard bool) error {
+	grace := 30 * time.Second
+	if hard {
+		grace = 0
+	}
+	c.proc.stop(grace)
+	return c.start()
+}
+
+// Stop stops the broker cleanly.
+func (c *Cluster) Stop() { c.proc.stop(30 * time.Second) }
+
+// Client is a franz-go client of the PLAINTEXT listener.
+func (c *Cluster) Client(tb testing.TB, opts ...kgo.Opt) *kgo.Client {
+	tb.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.Addr)}, opts...)...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(cl.Close)
+	return cl
+}
+
+// waitKafka waits until the broker answers metadata with itself and a controller.
+func waitKafka(addr string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var last error
+	for ctx.Err() == nil {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RetryTimeout(time.Second))
+		if err == nil {
+			rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
+			m, merr := kadm.NewClient(cl).BrokerMetadata(rctx)
+			rcancel()
+			cl.Close()
+			if merr == nil && len(m.Brokers) == 1 && m.Controller >= 0 {
+				return nil
+			}
+			last = merr
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return fmt.Errorf("not ready after %s: %v", timeout, last)
+}
+
+// clusterID is a random Kafka cluster id (a base64url UUID).
+func clusterID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func mustPort(tb testing.TB) int {
+	p, err := ports.Free()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
