@@ -351,3 +351,31 @@ func TestLagNamesPartitionsBehind(t *testing.T) {
 		t.Fatalf("%q", got)
 	}
 }
+
+// A read whose end lies past the partition's end stops at the end (a group committed beyond
+// the log end made groups.translate wait forever).
+func TestHasDataStopsAtTheLogEnd(t *testing.T) {
+	opts := cluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "t", Value: []byte{byte(i)}}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := Partition{Topic: "t", Partition: 0}
+	if has, err := HasData(ctx, opts, p, 10, 1_000); err != nil || has {
+		t.Fatalf("past the end: %v %v", has, err)
+	}
+	if has, err := HasData(ctx, opts, p, 5, 1_000); err != nil || !has {
+		t.Fatalf("inside the log: %v %v", has, err)
+	}
+}
