@@ -179,7 +179,7 @@ func TestTranslateRefusesActiveTargetGroup(t *testing.T) {
 	}()
 	time.Sleep(time.Second)
 	e := start(t, "", newSteps())
-	src := strings.Replace(migrationRunbook(origin, target), "  - {id: cleanup, uses: topics.cleanup}\n", "", 1)
+	src := strings.Replace(migrationRunbook(bootstrapYAML(origin), bootstrapYAML(target)), "  - {id: cleanup, uses: topics.cleanup}\n", "", 1)
 	r := e.run("active", workflows.Input{Plan: plan(t, src)})
 	err := r.Get(context.Background(), nil)
 	if err == nil || !strings.Contains(err.Error(), "billing has 1 active member") || !strings.Contains(err.Error(), "billing-eu-1") {

@@ -17,7 +17,9 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"github.com/go-logr/logr"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/ferryhq/ferry/internal/kube"
 )
@@ -85,6 +87,7 @@ func Start() (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
+	ctrllog.SetLogger(logr.Discard()) // envtest logs through controller-runtime; tests read errors instead
 	_, file, _, _ := runtime.Caller(0)
 	e := &Env{env: &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join(filepath.Dir(file), "crds")},
