@@ -98,9 +98,15 @@ func groupsTranslate(ctx context.Context, in engine.StepInput) (engine.StepResul
 			if !ok || end.Err != nil {
 				return engine.StepResult{}, fmt.Errorf("group %s: target partition %s/%d missing: run topics.sync and the mirror first", g, tt, o.Partition)
 			}
-			at, err := m.Translate(part, o.At, end.Offset, func(from, to int64) (bool, error) {
-				return mirror.HasData(ctx, f.originOpts, part, from, to)
-			})
+			var at int64
+			if f.rep.Engine == "" || f.rep.Engine == "builtin" {
+				// Ferry's own mirror syncs at every gap: the map is exact.
+				at, err = m.Translate(part, o.At, end.Offset, func(from, to int64) (bool, error) {
+					return mirror.HasData(ctx, f.originOpts, part, from, to)
+				})
+			} else {
+				at, err = mirror.Locate(ctx, f.originOpts, f.targetOpts, m, part, mirror.Partition{Topic: tt, Partition: o.Partition}, o.At, end.Offset)
+			}
 			if err != nil {
 				return engine.StepResult{}, fmt.Errorf("group %s: %w: wait for the mirror (mirror.wait) before translating", g, err)
 			}
@@ -183,6 +189,14 @@ func verifyParity(ctx context.Context, in engine.StepInput) (engine.StepResult, 
 	if err != nil {
 		return engine.StepResult{}, err
 	}
+	ostarts, err := f.origin.ListStartOffsets(ctx, topics...)
+	if err != nil {
+		return engine.StepResult{}, err
+	}
+	tstarts, err := f.target.ListStartOffsets(ctx, targets...)
+	if err != nil {
+		return engine.StepResult{}, err
+	}
 	os, oe := map[mirror.Partition]int64{}, map[mirror.Partition]int64{}
 	ts, te := map[mirror.Partition]int64{}, map[mirror.Partition]int64{}
 	for _, part := range parts {
@@ -190,8 +204,13 @@ func verifyParity(ctx context.Context, in engine.StepInput) (engine.StepResult, 
 		o, _ := lso.Lookup(part.Topic, part.Partition)
 		t, _ := tends.Lookup(tp.Topic, tp.Partition)
 		oe[part], te[tp] = o.Offset, t.Offset
-		// Compare from where the mirror started on each side.
-		if syncs := m.Syncs(part); len(syncs) > 0 {
+		// Compare from where the mirror started on each side: Ferry's mirror syncs its first
+		// record; MirrorMaker 2 may not, and copies from the log start.
+		if builtin := f.rep.Engine == "" || f.rep.Engine == "builtin"; !builtin {
+			s, _ := ostarts.Lookup(part.Topic, part.Partition)
+			t, _ := tstarts.Lookup(tp.Topic, tp.Partition)
+			os[part], ts[tp] = s.Offset, t.Offset
+		} else if syncs := m.Syncs(part); len(syncs) > 0 {
 			os[part], ts[tp] = syncs[0].Upstream, syncs[0].Downstream
 		} else {
 			os[part], ts[tp] = o.Offset, t.Offset // nothing mirrored: both sides must be empty ranges

@@ -12,11 +12,13 @@ import (
 	"github.com/ferryhq/ferry/engine"
 	"github.com/ferryhq/ferry/internal/kafka"
 	"github.com/ferryhq/ferry/internal/kube"
+	"github.com/ferryhq/ferry/internal/mm2"
 	"github.com/ferryhq/ferry/internal/strimzi"
 )
 
-// Activities of the strimzi engine: the operator runs MirrorMaker 2; Ferry writes its
-// KafkaMirrorMaker2, watches it, and deletes it.
+// Activities of the MirrorMaker 2 engines. strimzi: the operator runs MirrorMaker 2; Ferry
+// writes its KafkaMirrorMaker2, watches it, and deletes it. connect: Ferry creates the
+// connectors on a Kafka Connect cluster, watches them, and deletes them (connect.go).
 const (
 	MirrorDeployActivity = "mirror.deploy"
 	MirrorWatchActivity  = "mirror.watch"
@@ -94,6 +96,9 @@ func strimziCluster(ctx context.Context, spec engine.MirrorSpec, name string) (s
 // MirrorDeploy applies the KafkaMirrorMaker2 and waits until MirrorMaker 2 runs: the operator
 // has observed it and every connector and task is RUNNING. Applying again is harmless.
 func MirrorDeploy(ctx context.Context, spec engine.MirrorSpec) (map[string]any, error) {
+	if spec.Replication.Engine == "connect" {
+		return connectDeploy(ctx, spec)
+	}
 	t, err := strimziPlace(ctx, spec)
 	if err != nil {
 		return nil, err
@@ -129,13 +134,13 @@ func MirrorDeploy(ctx context.Context, spec engine.MirrorSpec) (map[string]any, 
 	return map[string]any{"mirror": t.ref.String(), "apiVersion": t.ref.APIVersion, "shape": t.shape, "status": msg}, nil
 }
 
-func strimziHealth(ctx context.Context, t *strimziTarget) (strimzi.Health, error) {
+func strimziHealth(ctx context.Context, t *strimziTarget) (mm2.Health, error) {
 	u, err := t.client.Get(ctx, t.ref)
 	if err != nil {
-		return strimzi.Health{}, kubeErr(err)
+		return mm2.Health{}, kubeErr(err)
 	}
 	if u == nil {
-		return strimzi.Health{}, fmt.Errorf("%s was deleted by someone else", t.ref)
+		return mm2.Health{}, fmt.Errorf("%s was deleted by someone else", t.ref)
 	}
 	return strimzi.Judge(u, t.shape), nil
 }
@@ -143,6 +148,9 @@ func strimziHealth(ctx context.Context, t *strimziTarget) (strimzi.Health, error
 // MirrorWatch reports the resource's health as heartbeats until cancelled (mirror.stop or the
 // end of the run). A resource deleted behind Ferry's back fails it, so the run sees it.
 func MirrorWatch(ctx context.Context, spec engine.MirrorSpec) error {
+	if spec.Replication.Engine == "connect" {
+		return connectWatch(ctx, spec)
+	}
 	t, err := strimziPlace(ctx, spec)
 	if err != nil {
 		return err
@@ -163,6 +171,9 @@ func MirrorWatch(ctx context.Context, spec engine.MirrorSpec) error {
 
 // MirrorRemove deletes the KafkaMirrorMaker2 and waits until it is gone; an absent one is fine.
 func MirrorRemove(ctx context.Context, spec engine.MirrorSpec) error {
+	if spec.Replication.Engine == "connect" {
+		return connectRemove(ctx, spec)
+	}
 	t, err := strimziPlace(ctx, spec)
 	if err != nil {
 		return err

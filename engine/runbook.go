@@ -112,6 +112,7 @@ type Replication struct {
 	// MM2 and Strimzi configure the MirrorMaker 2 engines.
 	MM2     *MM2Settings `yaml:"mm2" json:"mm2,omitempty" doc:"MirrorMaker 2 settings (engines connect and strimzi)."`
 	Strimzi *Strimzi     `yaml:"strimzi" json:"strimzi,omitempty" doc:"Where and how the strimzi engine runs its KafkaMirrorMaker2 resource."`
+	Connect *Connect     `yaml:"connect" json:"connect,omitempty" doc:"The Kafka Connect cluster the connect engine runs MirrorMaker 2 on."`
 	Pos     Pos          `yaml:"-" json:"-"`
 }
 
@@ -125,6 +126,15 @@ type MM2Settings struct {
 	ReplicationFactor int               `yaml:"replicationFactor" json:"replicationFactor,omitempty" doc:"Replication factor of created and internal topics; -1 (broker default) when empty."`
 	ConnectGroup      string            `yaml:"connectGroup" json:"connectGroup,omitempty" doc:"Kafka Connect group id and prefix of its internal topics; ferry-<runbook> when empty."`
 	Config            map[string]string `yaml:"config" json:"config,omitempty" doc:"More connector configuration, passed through as is."`
+}
+
+// Connect is a Kafka Connect REST endpoint for the connect engine.
+type Connect struct {
+	URL      string     `yaml:"url" json:"url" ferry:"required" doc:"REST endpoint, e.g. http://connect:8083."`
+	Username *SecretRef `yaml:"username" json:"username,omitempty" doc:"Basic-auth user of the REST API."`
+	Password *SecretRef `yaml:"password" json:"password,omitempty" doc:"Basic-auth password of the REST API."`
+	Name     string     `yaml:"name" json:"name,omitempty" doc:"Prefix of the connector names; ferry-<runbook> when empty."`
+	TasksMax int        `yaml:"tasksMax" json:"tasksMax,omitempty" doc:"tasks.max of the source connector; 1 when empty."`
 }
 
 // Strimzi places the KafkaMirrorMaker2 resource of the strimzi engine.

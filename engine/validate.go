@@ -70,6 +70,9 @@ func (v *validator) validate() {
 		if r.Engine == "strimzi" && r.Strimzi == nil {
 			v.errorf("replication.strimzi", "engine strimzi needs a strimzi: section (namespace at least)")
 		}
+		if r.Engine == "connect" && r.Connect == nil {
+			v.errorf("replication.connect", "engine connect needs a connect: section (url at least)")
+		}
 	}
 
 	v.ids = map[string]*Step{}

@@ -14,7 +14,7 @@ const (
 	MirrorWorkflowName = "ferry.Mirror"
 	SignalMirrorStop   = "stop"
 	mirrorRunActivity  = "mirror.run"
-	// The strimzi engine's activities (package activities).
+	// The MirrorMaker 2 engines' activities (package activities).
 	mirrorDeployActivity = "mirror.deploy"
 	mirrorWatchActivity  = "mirror.watch"
 	mirrorRemoveActivity = "mirror.remove"
@@ -25,8 +25,8 @@ const (
 // cancellation cancels the activity, which flushes what it copied before it returns.
 // Heartbeats and server-side retries add no history events, so the history stays short.
 func Mirror(ctx workflow.Context, spec engine.MirrorSpec) error {
-	if spec.Replication.Engine == "strimzi" {
-		return operatorMirror(ctx, spec)
+	if e := spec.Replication.Engine; e == "strimzi" || e == "connect" {
+		return managedMirror(ctx, spec)
 	}
 	actx, cancel := workflow.WithCancel(ctx)
 	actx = workflow.WithActivityOptions(actx, workflow.ActivityOptions{
@@ -57,9 +57,9 @@ func Mirror(ctx workflow.Context, spec engine.MirrorSpec) error {
 	return err
 }
 
-// operatorMirror supervises a MirrorMaker 2 run by an operator (deployed by mirror.start):
-// it watches the resource until a stop signal or the end of the run, then deletes it.
-func operatorMirror(ctx workflow.Context, spec engine.MirrorSpec) error {
+// managedMirror supervises MirrorMaker 2 run by an operator or a Connect cluster (deployed by
+// mirror.start): it watches it until a stop signal or the end of the run, then removes it.
+func managedMirror(ctx workflow.Context, spec engine.MirrorSpec) error {
 	wctx, cancel := workflow.WithCancel(ctx)
 	wctx = workflow.WithActivityOptions(wctx, workflow.ActivityOptions{
 		ActivityID:          "watch",

@@ -545,15 +545,12 @@ func (r *runner) mirrorStart(ctx workflow.Context, st *StepState) error {
 	if rep == nil {
 		return temporal.NewNonRetryableApplicationError("mirror.start: the runbook has no replication: section", "BadInput", nil)
 	}
-	if rep.Engine == "connect" {
-		return temporal.NewNonRetryableApplicationError("mirror.start: the connect engine is not available in this Ferry yet; use engine: builtin or strimzi", "BadInput", nil)
-	}
 	if r.mirror != nil {
 		return nil // already running: starting twice is a no-op
 	}
 	spec := engine.MirrorSpec{RunID: r.runID, Runbook: r.plan.Runbook, Replication: rep, Clusters: r.plan.Clusters}
-	if rep.Engine == "strimzi" {
-		// The operator runs MirrorMaker 2: the step ends once every connector and task runs.
+	if rep.Engine == "strimzi" || rep.Engine == "connect" {
+		// MirrorMaker 2 runs elsewhere: the step ends once every connector and task runs.
 		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			ActivityID:          st.ID,
 			StartToCloseTimeout: 30 * time.Minute,

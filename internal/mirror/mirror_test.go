@@ -379,3 +379,58 @@ func TestHasDataStopsAtTheLogEnd(t *testing.T) {
 		t.Fatalf("inside the log: %v %v", has, err)
 	}
 }
+
+// Locate finds a record by content between sparse syncs (MirrorMaker 2 keeps only the latest
+// pending sync of a burst), also across an aborted transaction no sync reported.
+func TestLocateBetweenSparseSyncs(t *testing.T) {
+	origin, target := cluster(t), cluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	o, tg := client(t, origin), client(t, target)
+	for _, c := range []*kgo.Client{o, tg} {
+		if _, err := kadm.NewClient(c).CreateTopic(ctx, 1, 1, nil, "t"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := func(i int) *kgo.Record {
+		return &kgo.Record{Topic: "t", Key: []byte("k"), Value: fmt.Appendf(nil, "v%d", i), Timestamp: time.UnixMilli(1_700_000_000_000 + int64(i))}
+	}
+	// Origin: 0..9, an aborted transaction (10..14 + marker 15), 16..25 as records 10..19.
+	for i := range 10 {
+		if err := o.ProduceSync(ctx, rec(i)).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	txn := client(t, origin, kgo.TransactionalID("x"))
+	if err := txn.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		txn.Produce(ctx, rec(100+i), nil)
+	}
+	if err := txn.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+	for i := 10; i < 20; i++ {
+		if err := o.ProduceSync(ctx, rec(i)).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Target: the 20 committed records back to back, as MirrorMaker 2 copies them.
+	for i := range 20 {
+		if err := tg.ProduceSync(ctx, rec(i)).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := Partition{Topic: "t", Partition: 0}
+	m := &Mapping{syncs: map[Partition][]OffsetSync{p: {{Partition: p, Upstream: 25, Downstream: 19}}}}
+	for originOffset, want := range map[int64]int64{0: 0, 5: 5, 9: 9, 10: 10, 12: 10, 15: 10, 16: 10, 20: 14, 25: 19, 26: 20} {
+		got, err := Locate(ctx, origin, target, m, p, p, originOffset, 20)
+		if err != nil || got != want {
+			t.Errorf("origin %d: got %d, %v; want %d", originOffset, got, err, want)
+		}
+	}
+}

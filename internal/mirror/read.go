@@ -74,10 +74,8 @@ func scan(ctx context.Context, opts []kgo.Opt, starts, ends map[Partition]int64,
 					done = append(done, p)
 					return
 				}
-				if !r.Attrs.IsControl() {
-					if err := fn(p, r); err != nil && ferr == nil {
-						ferr = err
-					}
+				if !r.Attrs.IsControl() && ferr == nil {
+					ferr = fn(p, r) // the first error stops the read: fn sees no later record
 				}
 				if r.Offset+1 >= ends[p] {
 					done = append(done, p)

@@ -4,14 +4,14 @@
 package strimzi
 
 import (
+	"encoding/json"
 	"fmt"
-	"sort"
-	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/ferryhq/ferry/engine"
+	"github.com/ferryhq/ferry/internal/mm2"
 )
 
 // Shapes of the KafkaMirrorMaker2 spec.
@@ -110,60 +110,22 @@ type Input struct {
 // the checkpoint connector; ACLs by acls.sync.
 func Resource(in Input) *unstructured.Unstructured {
 	rep, st := in.Rep, in.Rep.Strimzi
-	mm := rep.MM2
-	if mm == nil {
-		mm = &engine.MM2Settings{}
-	}
-	seconds := func(d engine.Duration, def int) int {
-		if s := int(d.D().Seconds()); s > 0 {
-			return s
-		}
-		return def
-	}
-	rf := mm.ReplicationFactor
-	if rf == 0 {
-		rf = -1
-	}
-	lagMax := 0
-	if mm.OffsetLagMax != nil {
-		lagMax = *mm.OffsetLagMax
-	}
-	policy := map[string]any{"replication.policy.class": "org.apache.kafka.connect.mirror.IdentityReplicationPolicy"}
-	if rep.Naming == "prefixed" {
-		policy = map[string]any{"replication.policy.class": "org.apache.kafka.connect.mirror.DefaultReplicationPolicy", "replication.policy.separator": "."}
-	}
-	source := map[string]any{
-		"offset-syncs.topic.location":           "target",
-		"offset.lag.max":                        lagMax,
-		"replication.factor":                    rf,
-		"offset-syncs.topic.replication.factor": rf,
-		"sync.topic.acls.enabled":               "false",
-		"refresh.topics.interval.seconds":       seconds(mm.RefreshInterval, 10),
-	}
-	checkpoint := map[string]any{
-		"offset-syncs.topic.location":          "target",
-		"checkpoints.topic.replication.factor": rf,
-		"emit.checkpoints.interval.seconds":    seconds(mm.SyncInterval, 10),
-		"sync.group.offsets.enabled":           "false",
-		"refresh.groups.interval.seconds":      seconds(mm.RefreshInterval, 10),
-	}
-	for k, v := range policy {
-		source[k], checkpoint[k] = v, v
-	}
-	for k, v := range mm.Config {
-		source[k], checkpoint[k] = v, v
+	source, checkpoint := mm2.Configs(rep)
+	rf := -1
+	if rep.MM2 != nil && rep.MM2.ReplicationFactor != 0 {
+		rf = rep.MM2.ReplicationFactor
 	}
 	mirror := map[string]any{
 		"sourceConnector":     map[string]any{"config": source},
 		"checkpointConnector": map[string]any{"config": checkpoint},
-		"topicsPattern":       pattern(rep.Topics.Include),
-		"groupsPattern":       pattern(rep.Groups.Include),
+		"topicsPattern":       mm2.Pattern(rep.Topics.Include, true),
+		"groupsPattern":       mm2.Pattern(rep.Groups.Include, true),
 	}
 	if len(rep.Topics.Exclude) > 0 {
-		mirror["topicsExcludePattern"] = strings.Join(rep.Topics.Exclude, "|")
+		mirror["topicsExcludePattern"] = mm2.Pattern(rep.Topics.Exclude, false)
 	}
 	if len(rep.Groups.Exclude) > 0 {
-		mirror["groupsExcludePattern"] = strings.Join(rep.Groups.Exclude, "|")
+		mirror["groupsExcludePattern"] = mm2.Pattern(rep.Groups.Exclude, false)
 	}
 	group := rep.ConnectGroup(in.Runbook)
 	connect := map[string]any{
@@ -235,111 +197,35 @@ func normalize(u *unstructured.Unstructured) *unstructured.Unstructured {
 	return u
 }
 
-// pattern joins include patterns into one MirrorMaker 2 regular expression (.* when none).
-func pattern(include []string) string {
-	if len(include) == 0 {
-		return ".*"
-	}
-	return strings.Join(include, "|")
-}
-
 // Connectors are the connectors a resource of this shape runs.
 func Connectors(shape string) []string {
 	if shape == ShapeTarget {
-		return []string{"MirrorSourceConnector", "MirrorCheckpointConnector"}
+		return []string{mm2.Source, mm2.Checkpoint}
 	}
-	return []string{"MirrorSourceConnector", "MirrorCheckpointConnector", "MirrorHeartbeatConnector"}
-}
-
-// Health is what a resource's status says.
-type Health struct {
-	Ready   bool
-	Failed  bool // a connector or task FAILED: waiting will not help
-	Message string
+	return []string{mm2.Source, mm2.Checkpoint, mm2.Heartbeat}
 }
 
 // Judge reads a KafkaMirrorMaker2's status. Ready needs the operator to have observed the
 // latest generation and every expected connector and each of its tasks RUNNING — the Ready
 // condition alone is not enough, since the operator sets it once Connect is up, before (or
 // regardless of whether) the connectors run.
-func Judge(u *unstructured.Unstructured, shape string) Health {
+func Judge(u *unstructured.Unstructured, shape string) mm2.Health {
 	og, _, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
 	if og < u.GetGeneration() {
-		return Health{Message: fmt.Sprintf("the operator has not seen generation %d yet", u.GetGeneration())}
+		return mm2.Health{Message: fmt.Sprintf("the operator has not seen generation %d yet", u.GetGeneration())}
 	}
 	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
 	for _, c := range conds {
 		m, _ := c.(map[string]any)
 		if m["type"] == "Ready" && m["status"] != "True" {
-			return Health{Message: fmt.Sprintf("not Ready: %v %v", m["reason"], m["message"])}
+			return mm2.Health{Message: fmt.Sprintf("not Ready: %v %v", m["reason"], m["message"])}
 		}
 	}
 	list, _, _ := unstructured.NestedSlice(u.Object, "status", "connectors")
-	seen := map[string]bool{}
-	var waiting []string
-	for _, c := range list {
-		m, _ := c.(map[string]any)
-		name, _ := m["name"].(string)
-		kind := name[strings.LastIndex(name, ".")+1:]
-		seen[kind] = true
-		state, _ := nested(m, "connector", "state").(string)
-		if state == "FAILED" {
-			return Health{Failed: true, Message: fmt.Sprintf("connector %s FAILED: %s", name, firstLine(nested(m, "connector", "trace")))}
-		}
-		if state != "RUNNING" {
-			waiting = append(waiting, fmt.Sprintf("connector %s %s", name, orUnknown(state)))
-		}
-		tasks, _ := m["tasks"].([]any)
-		for _, t := range tasks {
-			tm, _ := t.(map[string]any)
-			ts, _ := tm["state"].(string)
-			id := fmt.Sprint(tm["id"])
-			if ts == "FAILED" {
-				return Health{Failed: true, Message: fmt.Sprintf("connector %s task %s FAILED: %s", name, id, firstLine(tm["trace"]))}
-			}
-			if ts != "RUNNING" {
-				waiting = append(waiting, fmt.Sprintf("connector %s task %s %s", name, id, orUnknown(ts)))
-			}
-		}
+	var statuses []mm2.Status
+	b, _ := json.Marshal(list)
+	if err := json.Unmarshal(b, &statuses); err != nil {
+		return mm2.Health{Message: "unreadable connector status: " + err.Error()}
 	}
-	for _, want := range Connectors(shape) {
-		if !seen[want] {
-			waiting = append(waiting, want+" not reported yet")
-		}
-	}
-	if len(waiting) > 0 {
-		sort.Strings(waiting)
-		return Health{Message: strings.Join(waiting, "; ")}
-	}
-	return Health{Ready: true, Message: strconv.Itoa(len(list)) + " connectors and all their tasks RUNNING"}
-}
-
-func nested(m map[string]any, keys ...string) any {
-	var v any = m
-	for _, k := range keys {
-		mm, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = mm[k]
-	}
-	return v
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "state unknown"
-	}
-	return s
-}
-
-func firstLine(v any) string {
-	s, _ := v.(string)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	if s == "" {
-		return "no trace"
-	}
-	return s
+	return mm2.Judge(statuses, Connectors(shape))
 }

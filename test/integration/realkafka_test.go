@@ -3,12 +3,15 @@ package integration
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ferryhq/ferry/internal/connect"
+	"github.com/ferryhq/ferry/internal/mm2"
 	kafkatest "github.com/ferryhq/ferry/test/kafka"
 	"github.com/ferryhq/ferry/workflows"
 )
@@ -34,6 +37,32 @@ func TestMigrationOnRealKafka(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkMigration(t, e, "migrate-real", target.Client(t))
+}
+
+// TestMigrationOnRealKafkaWithConnect runs the same migration with the connect engine:
+// MirrorMaker 2's connectors on a Kafka Connect worker copy the data, and Ferry's lag, exact
+// translation and parity read what MirrorMaker 2 wrote (its offset syncs on the target).
+func TestMigrationOnRealKafkaWithConnect(t *testing.T) {
+	origin := kafkatest.StartCluster(t, "origin")
+	target := kafkatest.StartCluster(t, "target")
+	worker := kafkatest.StartConnect(t, target.Addr)
+	seedOrigin(t, origin.Addr)
+	src := strings.Replace(migrationRunbook(bootstrapYAML(origin.Addr), bootstrapYAML(target.Addr)),
+		"replication:\n", fmt.Sprintf("replication:\n  engine: connect\n  connect: {url: %q}\n", worker.URL), 1)
+	e := start(t, "", newSteps())
+	r := e.run("migrate-connect", workflows.Input{Plan: plan(t, src)})
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	if err := r.Get(ctx, nil); err != nil {
+		for _, st := range e.status("migrate-connect").Steps {
+			t.Logf("%s %s %s", st.ID, st.Status, st.LastError)
+		}
+		t.Fatal(err)
+	}
+	checkMigration(t, e, "migrate-connect", target.Client(t))
+	if s, found, err := connectStatus(ctx, worker.URL, "ferry-it."+"MirrorSourceConnector"); err != nil || found {
+		t.Fatalf("after mirror.stop the source connector is still there: %v %v", s, err)
+	}
 }
 
 // TestMirrorSurvivesBrokerRestart kills the target broker (SIGKILL) while the builtin mirror
@@ -129,4 +158,8 @@ steps:
 			t.Errorf("billing orders/%d: %v, want %d", e.Partition, o.At, want)
 		}
 	})
+}
+
+func connectStatus(ctx context.Context, url, name string) (mm2.Status, bool, error) {
+	return connect.New(url, "", "").Status(ctx, name)
 }

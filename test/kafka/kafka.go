@@ -258,6 +258,7 @@ func StartCluster(tb testing.TB, name string, opts ...Option) *Cluster {
 		"share.coordinator.state.topic.replication.factor=1",
 		"share.coordinator.state.topic.min.isr=1",
 		"group.initial.rebalance.delay.ms=0",
+		"auto.create.topics.enable=false",
 		"log.segment.bytes=67108864",
 		"log.cleaner.backoff.ms=1000",
 	}, extra...)

@@ -1,0 +1,83 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// recordSum is the digest of one record's key, value, headers and timestamp.
+func recordSum(r *kgo.Record) string {
+	g := newDigester()
+	g.add(r)
+	return g.sum().SHA256
+}
+
+// Locate finds, by content, the target offset of the first committed data record at or after
+// an origin offset: for data another engine copied. MirrorMaker 2 writes offset syncs
+// sparsely — a burst keeps only the latest pending sync per partition, so even with
+// offset.lag.max=0 the sync at a gap (an aborted transaction, a marker) may never be written —
+// and interpolating between syncs could then be off. Locate reads the origin record, takes
+// the nearest syncs around it and the first target offset with its timestamp as bounds (each
+// is safe: MirrorMaker 2 keeps order and timestamps), and scans the target between them for
+// the record with the same key, value, headers and timestamp. It is exact unless identical
+// records (all four equal) lie between the lower bound and the record.
+//
+// An origin offset at the end (or with only transaction markers after it) maps to targetEnd.
+func Locate(ctx context.Context, origin, target []kgo.Opt, m *Mapping, p, tp Partition, at, targetEnd int64) (int64, error) {
+	var rec *kgo.Record
+	err := scan(ctx, origin, map[Partition]int64{p: at}, map[Partition]int64{p: 1 << 62}, func(_ Partition, r *kgo.Record) error {
+		rec = r
+		return errFound
+	})
+	if err != nil && !errors.Is(err, errFound) {
+		return 0, fmt.Errorf("%s: read origin at %d: %w", p, at, err)
+	}
+	if rec == nil {
+		return targetEnd, nil // nothing but markers (or nothing) from here to the end
+	}
+	lower, upper := int64(0), targetEnd
+	l := m.Syncs(p)
+	i := sort.Search(len(l), func(i int) bool { return l[i].Upstream > rec.Offset })
+	if i > 0 {
+		lower = l[i-1].Downstream
+		if l[i-1].Upstream == rec.Offset {
+			return lower, nil // a sync names the record itself
+		}
+	}
+	if i < len(l) {
+		upper = l[i].Downstream
+	}
+	cl, err := kgo.NewClient(target...)
+	if err != nil {
+		return 0, err
+	}
+	byTime, err := kadm.NewClient(cl).ListOffsetsAfterMilli(ctx, rec.Timestamp.UnixMilli(), tp.Topic)
+	cl.Close()
+	if err != nil {
+		return 0, fmt.Errorf("%s: target offsets by time: %w", tp, err)
+	}
+	if o, ok := byTime.Lookup(tp.Topic, tp.Partition); ok && o.Err == nil && o.Offset > lower {
+		lower = o.Offset
+	}
+	want := recordSum(rec)
+	found := int64(-1)
+	err = scan(ctx, target, map[Partition]int64{tp: lower}, map[Partition]int64{tp: upper}, func(_ Partition, r *kgo.Record) error {
+		if recordSum(r) == want {
+			found = r.Offset
+			return errFound
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errFound) {
+		return 0, fmt.Errorf("%s: read target: %w", tp, err)
+	}
+	if found < 0 {
+		return 0, fmt.Errorf("%s: origin offset %d: %w (its record is not on the target between %d and %d)", p, rec.Offset, ErrNotMirrored, lower, upper)
+	}
+	return found, nil
+}
