@@ -1,0 +1,179 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferryhq/ferry/engine"
+	"github.com/ferryhq/ferry/internal/connect"
+	kafkatest "github.com/ferryhq/ferry/test/kafka"
+)
+
+// BenchmarkMirrorVsMirrorMaker2 copies the same 1,000,000 x 1 KiB records (12 partitions,
+// FERRY_BENCH_RECORDS to change) from one Apache Kafka 4.1 cluster to another, in one run:
+// a raw franz-go consume->produce loop (the ceiling), Ferry's builtin mirror, and MirrorMaker 2
+// on a Kafka Connect worker (4 tasks). Then it moves group billing, committed two thirds into
+// every partition: with Ferry's exact translation, and with MirrorMaker 2's checkpoints. It
+// prints a table: throughput, catch-up time, cutover time (from caught up to the group's target
+// offsets known) and records a consumer would read twice (or skip) after the cutover.
+func BenchmarkMirrorVsMirrorMaker2(b *testing.B) {
+	kafkatest.Skip(b)
+	n := benchRecords()
+	origin, target := kafkatest.StartCluster(b, "origin"), kafkatest.StartCluster(b, "target")
+	oOpts, tOpts := []kgo.Opt{kgo.SeedBrokers(origin.Addr)}, []kgo.Opt{kgo.SeedBrokers(target.Addr)}
+	fill(b, oOpts, "orders", n)
+	ctx := context.Background()
+	ocl := origin.Client(b)
+	ends, err := kadm.NewClient(ocl).ListEndOffsets(ctx, "orders")
+	if err != nil {
+		b.Fatal(err)
+	}
+	committed := map[int32]int64{}
+	offs := kadm.Offsets{}
+	ends.Each(func(o kadm.ListedOffset) {
+		committed[o.Partition] = o.Offset*2/3 - int64(o.Partition)
+		offs.Add(kadm.Offset{Topic: "orders", Partition: o.Partition, At: committed[o.Partition], LeaderEpoch: -1})
+	})
+	if _, err := kadm.NewClient(ocl).CommitOffsets(ctx, "billing", offs); err != nil {
+		b.Fatal(err)
+	}
+	mb := float64(n) * 1024 / (1 << 20)
+	for b.Loop() {
+		raw := rawCopy(b, oOpts, tOpts, "orders", "raw.orders", n)
+
+		// Ferry's builtin mirror, then its translation.
+		mctx, cancel := context.WithCancel(ctx)
+		start := time.Now()
+		var builtin time.Duration
+		done := make(chan error, 1)
+		go func() {
+			done <- Run(mctx, Config{Origin: oOpts, Target: tOpts, SyncTopic: SyncTopic("ferry"),
+				Rename: func(t string) string { return "ferry." + t }, Select: func(t string) bool { return t == "orders" },
+				ProgressInterval: 10 * time.Millisecond,
+				Progress: func(p Progress) {
+					if p.Records >= int64(n) && builtin == 0 {
+						builtin = time.Since(start)
+						cancel()
+					}
+				}})
+		}()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		cut := time.Now()
+		m, err := LoadMapping(ctx, tOpts, SyncTopic("ferry"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		tends, err := kadm.NewClient(target.Client(b)).ListEndOffsets(ctx, "ferry.orders")
+		if err != nil {
+			b.Fatal(err)
+		}
+		var ferryDup, ferryLost int64
+		for p, at := range committed {
+			e, _ := tends.Lookup("ferry.orders", p)
+			part := Partition{"orders", p}
+			got, err := m.Translate(part, at, e.Offset, func(from, to int64) (bool, error) { return HasData(ctx, oOpts, part, from, to) })
+			if err != nil {
+				b.Fatal(err)
+			}
+			ferryDup, ferryLost = ferryDup+max(at-got, 0), ferryLost+max(got-at, 0) // the target topic started empty: exact = at
+		}
+		ferryCut := time.Since(cut)
+
+		// MirrorMaker 2 on Connect, then its checkpoints.
+		worker := kafkatest.StartConnect(b, target.Addr)
+		rep := &engine.Replication{Origin: "origin", Target: "target", Alias: "mm2", Naming: "prefixed",
+			Topics: engine.Patterns{Include: []string{"orders"}}, Groups: engine.Patterns{Include: []string{"billing"}},
+			Connect: &engine.Connect{URL: worker.URL, TasksMax: 4}}
+		cc := connect.New(worker.URL, "", "")
+		start = time.Now()
+		for name, cfg := range connect.Connectors("bench", rep, map[string]string{"bootstrap.servers": origin.Addr}, map[string]string{"bootstrap.servers": target.Addr}) {
+			if err := cc.Put(ctx, name, cfg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		tadm := kadm.NewClient(target.Client(b))
+		var mm2 time.Duration
+		for deadline := time.Now().Add(20 * time.Minute); mm2 == 0; time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				b.Fatal("MirrorMaker 2 did not copy everything in 20 minutes")
+			}
+			if e, err := tadm.ListEndOffsets(ctx, "mm2.orders"); err == nil {
+				var copied int64
+				e.Each(func(o kadm.ListedOffset) { copied += max(o.Offset, 0) })
+				if copied >= int64(n) {
+					mm2 = time.Since(start)
+				}
+			}
+		}
+		caughtUp := time.Now()
+		cps, err := waitCheckpoints(ctx, tOpts, "billing", committed, 5*time.Minute)
+		if err != nil {
+			b.Fatal(err)
+		}
+		mm2Cut := time.Since(caughtUp)
+		var mm2Dup, mm2Lost int64
+		for p, at := range committed {
+			got := cps[p].Downstream
+			mm2Dup, mm2Lost = mm2Dup+max(at-got, 0), mm2Lost+max(got-at, 0)
+		}
+		worker.Stop()
+
+		w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(w, "\n%d x 1 KiB, 12 partitions, Apache Kafka 4.1 -> 4.1\t\t\t\t\t\n", n)
+		fmt.Fprintln(w, "engine\tMB/s\tcatch-up\tcutover\tduplicates\tskipped\t")
+		fmt.Fprintf(w, "raw franz-go copy (ceiling)\t%.1f\t%s\t-\t-\t-\t\n", mb/raw.Seconds(), raw.Round(time.Millisecond))
+		fmt.Fprintf(w, "Ferry builtin mirror\t%.1f\t%s\t%s\t%d\t%d\t\n", mb/builtin.Seconds(), builtin.Round(time.Millisecond), ferryCut.Round(time.Millisecond), ferryDup, ferryLost)
+		fmt.Fprintf(w, "MirrorMaker 2 (Connect, 4 tasks)\t%.1f\t%s\t%s\t%d\t%d\t\n", mb/mm2.Seconds(), mm2.Round(time.Millisecond), mm2Cut.Round(time.Millisecond), mm2Dup, mm2Lost)
+		fmt.Fprintf(w, "builtin / MirrorMaker 2\t%.2fx\t\t\t\t\t\n", mm2.Seconds()/builtin.Seconds())
+		w.Flush()
+		b.ReportMetric(mb/raw.Seconds(), "raw-MB/s")
+		b.ReportMetric(mb/builtin.Seconds(), "builtin-MB/s")
+		b.ReportMetric(mb/mm2.Seconds(), "mm2-MB/s")
+		b.ReportMetric(float64(ferryDup), "ferry-duplicates")
+		b.ReportMetric(float64(mm2Dup), "mm2-duplicates")
+		if ferryDup != 0 || ferryLost != 0 {
+			b.Fatalf("Ferry's translation is not exact: %d duplicates, %d skipped", ferryDup, ferryLost)
+		}
+	}
+}
+
+// waitCheckpoints reads MirrorMaker 2's checkpoints until a group has one for the committed
+// offset of every partition, and returns the newest per partition.
+func waitCheckpoints(ctx context.Context, target []kgo.Opt, group string, committed map[int32]int64, timeout time.Duration) (map[int32]Checkpoint, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), target...), kgo.ConsumeTopics(CheckpointTopic("mm2")),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.AllowAutoTopicCreation())...)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	got := map[int32]Checkpoint{}
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("checkpoints for %d of %d partitions after %s: %w", len(got), len(committed), timeout, ctx.Err())
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if c, err := DecodeCheckpoint(r); err == nil && c.Group == group && c.Upstream == committed[c.Partition.Partition] {
+				got[c.Partition.Partition] = c
+			}
+		})
+		if len(got) == len(committed) {
+			return got, nil
+		}
+		if err := fs.Err0(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			continue
+		}
+	}
+}
