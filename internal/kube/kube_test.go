@@ -25,24 +25,7 @@ import (
 
 var env *kubetest.Env
 
-func TestMain(m *testing.M) {
-	if _, err := kubetest.Assets(); err != nil {
-		if os.Getenv("CI") == "true" {
-			fmt.Fprintln(os.Stderr, "FAIL:", err)
-			os.Exit(1)
-		}
-		fmt.Fprintln(os.Stderr, "skipping the Kubernetes tests:", err)
-		os.Exit(0)
-	}
-	var err error
-	if env, err = kubetest.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	env.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { kubetest.Main(m, &env) }
 
 var nsCount atomic.Int32
 

@@ -153,3 +153,26 @@ func writeKubeconfig(path string, users map[string]*rest.Config) error {
 	cfg.CurrentContext = Admin
 	return clientcmd.WriteToFile(*cfg, path)
 }
+
+// Main runs a test package against one apiserver, started before and stopped after its
+// tests, and stored in *env. Without the binaries it skips the package (on a laptop) or fails
+// it (under CI=true), saying which task builds them.
+func Main(m *testing.M, env **Env) {
+	if _, err := Assets(); err != nil {
+		if os.Getenv("CI") == "true" {
+			fmt.Fprintln(os.Stderr, "FAIL:", err)
+			os.Exit(1)
+		}
+		fmt.Fprintln(os.Stderr, "skipping the Kubernetes tests:", err)
+		os.Exit(0)
+	}
+	e, err := Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*env = e
+	code := m.Run()
+	e.Stop()
+	os.Exit(code)
+}
