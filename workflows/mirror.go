@@ -28,29 +28,7 @@ func Mirror(ctx workflow.Context, spec engine.MirrorSpec) error {
 	if e := spec.Replication.Engine; e == "strimzi" || e == "connect" {
 		return managedMirror(ctx, spec)
 	}
-	actx, cancel := workflow.WithCancel(ctx)
-	actx = workflow.WithActivityOptions(actx, workflow.ActivityOptions{
-		ActivityID:          "copy",
-		StartToCloseTimeout: 365 * 24 * time.Hour,
-		HeartbeatTimeout:    time.Minute,
-		WaitForCancellation: true,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second,
-			NonRetryableErrorTypes: []string{"BadInput"},
-		},
-	})
-	copying := workflow.ExecuteActivity(actx, mirrorRunActivity, spec)
-	stopped := false
-	sel := workflow.NewSelector(ctx)
-	sel.AddReceive(workflow.GetSignalChannel(ctx, SignalMirrorStop), func(c workflow.ReceiveChannel, _ bool) {
-		c.Receive(ctx, nil)
-		stopped = true
-		cancel()
-	})
-	sel.AddFuture(copying, func(workflow.Future) {})
-	sel.Select(ctx)
-	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	err := copying.Get(dctx, nil)
+	stopped, err := supervise(ctx, "copy", mirrorRunActivity, spec, "BadInput")
 	if stopped || temporal.IsCanceledError(err) {
 		return nil
 	}
@@ -60,28 +38,8 @@ func Mirror(ctx workflow.Context, spec engine.MirrorSpec) error {
 // managedMirror supervises MirrorMaker 2 run by an operator or a Connect cluster (deployed by
 // mirror.start): it watches it until a stop signal or the end of the run, then removes it.
 func managedMirror(ctx workflow.Context, spec engine.MirrorSpec) error {
-	wctx, cancel := workflow.WithCancel(ctx)
-	wctx = workflow.WithActivityOptions(wctx, workflow.ActivityOptions{
-		ActivityID:          "watch",
-		StartToCloseTimeout: 365 * 24 * time.Hour,
-		HeartbeatTimeout:    time.Minute,
-		WaitForCancellation: true,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second,
-			NonRetryableErrorTypes: []string{"BadInput", "KubernetesForbidden"},
-		},
-	})
-	watching := workflow.ExecuteActivity(wctx, mirrorWatchActivity, spec)
-	sel := workflow.NewSelector(ctx)
-	sel.AddReceive(workflow.GetSignalChannel(ctx, SignalMirrorStop), func(c workflow.ReceiveChannel, _ bool) {
-		c.Receive(ctx, nil)
-		cancel()
-	})
-	sel.AddFuture(watching, func(workflow.Future) {})
-	sel.Select(ctx)
-	cancel()
+	_, watchErr := supervise(ctx, "watch", mirrorWatchActivity, spec, "BadInput", "KubernetesForbidden")
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	watchErr := watching.Get(dctx, nil)
 	rctx := workflow.WithActivityOptions(dctx, workflow.ActivityOptions{
 		ActivityID:          "remove",
 		StartToCloseTimeout: 10 * time.Minute,
@@ -95,4 +53,32 @@ func managedMirror(ctx workflow.Context, spec engine.MirrorSpec) error {
 		return watchErr
 	}
 	return nil
+}
+
+// supervise runs one long, heartbeating activity, retried without limit after a crash, until it
+// ends, a stop signal cancels it, or the run is cancelled. It returns whether a stop was asked
+// and the activity's error, waited for in a disconnected context so the activity can flush.
+func supervise(ctx workflow.Context, id, activity string, spec engine.MirrorSpec, nonRetryable ...string) (stopped bool, err error) {
+	actx, cancel := workflow.WithCancel(ctx)
+	actx = workflow.WithActivityOptions(actx, workflow.ActivityOptions{
+		ActivityID:          id,
+		StartToCloseTimeout: 365 * 24 * time.Hour,
+		HeartbeatTimeout:    time.Minute,
+		WaitForCancellation: true,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second,
+			NonRetryableErrorTypes: nonRetryable,
+		},
+	})
+	running := workflow.ExecuteActivity(actx, activity, spec)
+	sel := workflow.NewSelector(ctx)
+	sel.AddReceive(workflow.GetSignalChannel(ctx, SignalMirrorStop), func(c workflow.ReceiveChannel, _ bool) {
+		c.Receive(ctx, nil)
+		stopped = true
+		cancel()
+	})
+	sel.AddFuture(running, func(workflow.Future) {})
+	sel.Select(ctx)
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	return stopped, running.Get(dctx, nil)
 }
