@@ -39,7 +39,7 @@ func groupsTranslate(ctx context.Context, in engine.StepInput) (engine.StepResul
 	}
 	sort.Strings(groups)
 	if len(groups) == 0 {
-		return engine.StepResult{Outputs: map[string]any{"groups": 0, "partitions": 0, "offsets": []any{}}}, nil
+		return engine.StepResult{Outputs: map[string]any{"groups": 0, "partitions": 0, "offsets": []any{}, "checkpoints": 0}}, nil
 	}
 	// Only groups nobody consumes from on the target may be moved.
 	described, err := f.target.DescribeGroups(ctx, groups...)
@@ -84,6 +84,7 @@ func groupsTranslate(ctx context.Context, in engine.StepInput) (engine.StepResul
 		return engine.StepResult{}, fmt.Errorf("target end offsets: %w", err)
 	}
 	var lines []any
+	var checkpoints []mirror.Checkpoint
 	partitions := 0
 	for i, g := range groups {
 		activity.RecordHeartbeat(ctx, map[string]any{"done": i, "total": len(groups)})
@@ -153,8 +154,20 @@ func groupsTranslate(ctx context.Context, in engine.StepInput) (engine.StepResul
 		if len(bad) > 0 {
 			return engine.StepResult{}, fmt.Errorf("group %s: read back differs: %s", g, strings.Join(bad, ", "))
 		}
+		if p.Checkpoints == nil || *p.Checkpoints {
+			for _, o := range fetched[g].Fetched.Offsets().Sorted() {
+				if w, ok := want.Lookup(f.rep.TargetTopic(o.Topic), o.Partition); ok {
+					checkpoints = append(checkpoints, mirror.Checkpoint{Group: g, Partition: mirror.Partition{Topic: w.Topic, Partition: w.Partition},
+						Upstream: o.At, Downstream: w.At, Metadata: o.Metadata})
+				}
+			}
+		}
 	}
-	return engine.StepResult{Outputs: map[string]any{"groups": len(groups), "partitions": partitions, "offsets": lines}}, nil
+	// Written after the commits, which are what consumers start from; a retry writes them again.
+	if err := mirror.WriteCheckpoints(ctx, f.targetOpts, f.rep.CheckpointTopic(), checkpoints); err != nil {
+		return engine.StepResult{}, err
+	}
+	return engine.StepResult{Outputs: map[string]any{"groups": len(groups), "partitions": partitions, "offsets": lines, "checkpoints": len(checkpoints)}}, nil
 }
 
 // verifyParity compares each mirrored partition's records on both sides: count and an

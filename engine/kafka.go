@@ -47,7 +47,13 @@ type MirrorWaitParams struct {
 type GroupsTranslateParams struct {
 	Groups *Patterns `yaml:"groups" json:"groups,omitempty" doc:"Groups to move; the replication's groups when empty."`
 	Force  bool      `yaml:"force" json:"force,omitempty" doc:"Move a target group backwards if its committed offsets are ahead."`
+	// Checkpoints let tools built on MirrorMaker 2's client (RemoteClusterUtils.translateOffsets,
+	// MM2's own checkpoint task) see Ferry's exact translation.
+	Checkpoints *bool `yaml:"checkpoints" json:"checkpoints,omitempty" doc:"Also write each translated position as a MirrorMaker 2 checkpoint (topic <origin alias>.checkpoints.internal on the target); true when empty."`
 }
+
+// CheckpointTopic is MirrorMaker 2's checkpoint topic on the target for this flow.
+func (r *Replication) CheckpointTopic() string { return r.OriginAlias() + ".checkpoints.internal" }
 
 // VerifyParityParams for verify.parity.
 type VerifyParityParams struct {
@@ -101,8 +107,8 @@ func init() {
 	Register(StepType{
 		Name: StepGroupsTranslate, NeedsReplication: true, Params: GroupsTranslateParams{}, DefaultTimeout: 10 * time.Minute,
 		Summary: "Commit each group's exact origin position on the target, through the mirror's offset map.",
-		Doc:     "Only empty or absent target groups are changed (an active group is an error naming its members); never backwards unless force; offsets are read back.",
-		Outputs: []Output{{"groups", "Groups moved."}, {"partitions", "Partitions translated."}, {"offsets", "Every group/topic/partition: origin offset -> target offset."}},
+		Doc:     "Only empty or absent target groups are changed (an active group is an error naming its members); never backwards unless force; offsets are read back, then written as MirrorMaker 2 checkpoints.",
+		Outputs: []Output{{"groups", "Groups moved."}, {"partitions", "Partitions translated."}, {"offsets", "Every group/topic/partition: origin offset -> target offset."}, {"checkpoints", "Checkpoint records written (0 when checkpoints: false)."}},
 		Touches: replicationTouches("commits group offsets on the target"),
 	})
 	Register(StepType{

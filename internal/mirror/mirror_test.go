@@ -282,6 +282,25 @@ func TestOffsetSyncEncodingMatchesMirrorMaker(t *testing.T) {
 	}
 }
 
+func TestCheckpointEncodingMatchesMirrorMaker(t *testing.T) {
+	// Bytes as MirrorMaker 2's Checkpoint.recordKey/recordValue write them: key group, topic,
+	// partition; value a version header (0), then upstream, downstream, metadata.
+	c := Checkpoint{Group: "billing", Partition: Partition{"a.orders", 2}, Upstream: 300, Downstream: 257, Metadata: "m"}
+	r := c.Record(CheckpointTopic("a"))
+	wantKey := []byte{0, 7, 'b', 'i', 'l', 'l', 'i', 'n', 'g', 0, 8, 'a', '.', 'o', 'r', 'd', 'e', 'r', 's', 0, 0, 0, 2}
+	wantVal := []byte{0, 0, 0, 0, 0, 0, 0, 0, 1, 44, 0, 0, 0, 0, 0, 0, 1, 1, 0, 1, 'm'}
+	if !bytes.Equal(r.Key, wantKey) || !bytes.Equal(r.Value, wantVal) || r.Topic != "a.checkpoints.internal" {
+		t.Fatalf("topic %s key %v value %v", r.Topic, r.Key, r.Value)
+	}
+	back, err := DecodeCheckpoint(r)
+	if err != nil || back != c {
+		t.Fatalf("round trip: %+v %v", back, err)
+	}
+	if _, err := DecodeCheckpoint(&kgo.Record{Key: wantKey, Value: []byte{0, 1, 0}}); err == nil {
+		t.Fatal("an unknown version decoded")
+	}
+}
+
 func TestFirstMismatch(t *testing.T) {
 	origin, target := cluster(t), cluster(t)
 	createTopic(t, origin, "a", 1)

@@ -90,6 +90,19 @@ steps:
 					t.Errorf("billing customers/%d on target: got %v, want %d", p, o.At, want)
 				}
 			}
+			// Tools built on MirrorMaker 2's client read Ferry's exact translation from the
+			// checkpoints it wrote. (With the connect engine MM2's checkpoint task writes the
+			// same topic, so what comes last there is MM2's.)
+			if n := step(s, "translate").Outputs["checkpoints"]; n != float64(2) {
+				t.Fatalf("groups.translate wrote %v checkpoints, want 2", n)
+			}
+			if engine == "builtin" {
+				mm2 := kafkatest.RemoteOffsets(t, target.Addr, "origin", "billing")
+				want := map[string]int64{"customers/0": int64(before), "customers/1": int64(len(left[1]))}
+				if fmt.Sprint(mm2) != fmt.Sprint(want) {
+					t.Fatalf("RemoteClusterUtils.translateOffsets read %v from Ferry's checkpoints, want %v", mm2, want)
+				}
+			}
 			// The target's copy is the compacted log as it was: same keys, values and
 			// tombstones, in order, and its topic is compacted too.
 			for p := range int32(2) {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -89,3 +90,32 @@ func (c *Connect) wait(timeout time.Duration) error {
 
 // Stop stops the worker.
 func (c *Connect) Stop() { c.proc.stop(30 * time.Second) }
+
+// RemoteOffsets is MirrorMaker 2's own reading of the checkpoints on the cluster at
+// bootstrap for group, mirrored from sourceAlias (RemoteClusterUtils.translateOffsets): the
+// target offset per "topic/partition".
+func RemoteOffsets(tb testing.TB, bootstrap, sourceAlias, group string) map[string]int64 {
+	tb.Helper()
+	Skip(tb)
+	_, file, _, _ := runtime.Caller(0)
+	p := &process{name: "remote-offsets", dir: tb.TempDir(),
+		args: []string{filepath.Join(filepath.Dir(file), "java", "RemoteOffsets.java"), bootstrap, sourceAlias, group}}
+	if err := p.start(); err != nil {
+		tb.Fatal(err)
+	}
+	err := p.cmd.Wait()
+	p.log.Close()
+	out := map[string]int64{}
+	for _, l := range strings.Split(p.tail(1000), "\n") {
+		var topic string
+		var part int32
+		var off int64
+		if n, _ := fmt.Sscanf(l, "offset %s %d %d", &topic, &part, &off); n == 3 {
+			out[fmt.Sprintf("%s/%d", topic, part)] = off
+		}
+	}
+	if err != nil {
+		tb.Fatalf("RemoteClusterUtils.translateOffsets: %v\n%s", err, p.tail(30))
+	}
+	return out
+}
