@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 
 	"go.temporal.io/sdk/activity"
 
@@ -26,7 +27,7 @@ func MirrorRun(ctx context.Context, spec engine.MirrorSpec) error {
 		return badInput("%v", err)
 	}
 	activity.RecordHeartbeat(ctx, map[string]any{"phase": "starting"})
-	return mirror.Run(ctx, mirror.Config{
+	err = mirror.Run(ctx, mirror.Config{
 		Origin: origin, Target: target,
 		Select:    rep.Topics.Select,
 		Rename:    rep.TargetTopic,
@@ -40,4 +41,8 @@ func MirrorRun(ctx context.Context, spec engine.MirrorSpec) error {
 			activity.RecordHeartbeat(ctx, map[string]any{"records": p.Records, "bytes": p.Bytes, "partitions": p.Partitions, "lag": p.TotalLag, "behind": behind})
 		},
 	})
+	if errors.Is(err, mirror.ErrSyncTopicCompacted) {
+		return badInput("%v", err) // retrying cannot help: someone must change the topic
+	}
+	return err
 }

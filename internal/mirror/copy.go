@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -313,13 +314,34 @@ func newAdmin(opts []kgo.Opt) (*admin, error) {
 
 func (a *admin) Close() { a.cl.Close() }
 
+// ErrSyncTopicCompacted means the offset-sync topic exists with cleanup.policy=compact.
+var ErrSyncTopicCompacted = errors.New("the offset-sync topic is compacted")
+
 func ensureSyncTopic(ctx context.Context, a *admin, topic string) error {
 	// Never compacted: Ferry's translation needs every sync, not only the newest.
 	retention := "-1"
 	policy := "delete"
 	_, err := a.adm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": &policy, "retention.ms": &retention}, topic)
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, kerr.TopicAlreadyExists) {
 		return fmt.Errorf("create offset-sync topic %s: %w", topic, err)
+	}
+	// MirrorMaker 2 creates it compacted: the log cleaner would keep one sync per partition
+	// and the map of an earlier gap would be lost.
+	rcs, err := a.adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("describe offset-sync topic %s: %w", topic, err)
+	}
+	rc, err := rcs.On(topic, nil)
+	if err != nil {
+		return fmt.Errorf("describe offset-sync topic %s: %w", topic, err)
+	}
+	for _, c := range rc.Configs {
+		if c.Key == "cleanup.policy" && c.Value != nil && strings.Contains(*c.Value, "compact") {
+			return fmt.Errorf("%w: %s (cleanup.policy=%s; MirrorMaker 2 creates it so): the builtin mirror needs every sync kept; set cleanup.policy=delete and retention.ms=-1 on it, or delete it if no MirrorMaker 2 flow uses it", ErrSyncTopicCompacted, topic, *c.Value)
+		}
 	}
 	return nil
 }

@@ -3,7 +3,9 @@ package mirror
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -451,5 +453,19 @@ func TestLocateBetweenSparseSyncs(t *testing.T) {
 		if err != nil || got != want {
 			t.Errorf("origin %d: got %d, %v; want %d", originOffset, got, err, want)
 		}
+	}
+}
+
+func TestMirrorRefusesACompactedSyncTopic(t *testing.T) {
+	origin, target := cluster(t), cluster(t)
+	compact := "compact"
+	if _, err := kadm.NewClient(client(t, target)).CreateTopic(context.Background(), 1, 1, map[string]*string{"cleanup.policy": &compact}, SyncTopic("a")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := Run(ctx, Config{Origin: origin, Target: target, SyncTopic: SyncTopic("a")})
+	if !errors.Is(err, ErrSyncTopicCompacted) || !strings.Contains(err.Error(), "mm2-offset-syncs.a.internal (cleanup.policy=compact") {
+		t.Fatalf("want a refusal naming the topic and its policy, got %v", err)
 	}
 }
