@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -32,7 +33,17 @@ func connectClient(ctx context.Context, spec engine.MirrorSpec) (*connect.Client
 	if prefix == "" {
 		prefix = "ferry-" + spec.Runbook
 	}
-	return connect.New(cs.URL, user, pass), prefix, nil
+	cl := connect.New(cs.URL, user, pass)
+	if cs.TLS != nil {
+		cfg, err := kafka.TLSConfig(ctx, "replication.connect.tls", cs.TLS, ResolveSecret)
+		if err != nil {
+			return nil, "", badInput("%v", err)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = cfg
+		cl.HTTP.Transport = tr
+	}
+	return cl, prefix, nil
 }
 
 // connectDeploy creates (or updates) the three connectors and waits until each connector and
@@ -53,10 +64,10 @@ func connectDeploy(ctx context.Context, spec engine.MirrorSpec) (map[string]any,
 	}
 	for name, cfg := range connect.Connectors(prefix, rep, origin, target) {
 		if err := c.Put(ctx, name, cfg); err != nil {
-			if e, ok := err.(*connect.Error); ok && e.Status >= 400 && e.Status < 500 && e.Status != 409 {
+			if connect.Permanent(err) {
 				return nil, temporal.NewNonRetryableApplicationError("connector "+name+": "+err.Error(), "BadInput", nil)
 			}
-			return nil, err // 409: a rebalance is in progress; retried
+			return nil, err // unreachable, or 409 during a rebalance: retried
 		}
 	}
 	msg, err := poll(ctx, time.Second, func() (bool, string, error) {

@@ -135,6 +135,7 @@ type Connect struct {
 	Password *SecretRef `yaml:"password" json:"password,omitempty" doc:"Basic-auth password of the REST API."`
 	Name     string     `yaml:"name" json:"name,omitempty" doc:"Prefix of the connector names; ferry-<runbook> when empty."`
 	TasksMax int        `yaml:"tasksMax" json:"tasksMax,omitempty" doc:"tasks.max of the source connector; 1 when empty."`
+	TLS      *TLS       `yaml:"tls" json:"tls,omitempty" doc:"TLS of an https REST endpoint: the CA that signed it, a client certificate when it requires one."`
 }
 
 // Strimzi places the KafkaMirrorMaker2 resource of the strimzi engine.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"net/url"
 	"reflect"
 	"regexp"
 	"slices"
@@ -72,6 +73,14 @@ func (v *validator) validate() {
 		}
 		if r.Engine == "connect" && r.Connect == nil {
 			v.errorf("replication.connect", "engine connect needs a connect: section (url at least)")
+		}
+		if c := r.Connect; c != nil {
+			if u, err := url.Parse(c.URL); c.URL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+				v.errorf("replication.connect.url", "%q is not an http:// or https:// URL", c.URL)
+			} else if c.TLS != nil && u.Scheme != "https" {
+				v.errorf("replication.connect.tls", "tls needs an https:// url (url is %q)", c.URL)
+			}
+			v.tls(c.TLS, "replication.connect.tls")
 		}
 	}
 
@@ -144,8 +153,12 @@ func (v *validator) cluster(name string, c *Cluster) {
 			v.errorf(indexPath(path+".bootstrap", i), "%q is not host:port", b)
 		}
 	}
-	if t := c.TLS; t != nil && (t.Cert == nil) != (t.Key == nil) {
-		v.errorf(path+".tls", "cert and key go together")
+	v.tls(c.TLS, path+".tls")
+}
+
+func (v *validator) tls(t *TLS, path string) {
+	if t != nil && (t.Cert == nil) != (t.Key == nil) {
+		v.errorf(path, "cert and key go together")
 	}
 }
 

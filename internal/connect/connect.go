@@ -6,9 +6,12 @@ package connect
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -37,6 +40,19 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("kafka connect: %d %s", e.Status, e.Message) }
+
+// Permanent reports whether retrying the request cannot help: Connect refused it (4xx other
+// than 409, which Connect answers during a rebalance), or TLS failed — the server's
+// certificate is not trusted, or the server refused ours.
+func Permanent(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Status >= 400 && e.Status < 500 && e.Status != http.StatusConflict
+	}
+	var verify *tls.CertificateVerificationError
+	var op *net.OpError // crypto/tls reports an alert from the server as a "remote error"
+	return errors.As(err, &verify) || (errors.As(err, &op) && op.Op == "remote error")
+}
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
 	var rd io.Reader

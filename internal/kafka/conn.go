@@ -73,6 +73,39 @@ func SandboxControl() (string, error) {
 	return sandboxAddress("_control")
 }
 
+// TLSConfig builds a client TLS configuration from a runbook's tls section; where names the
+// section in errors ("cluster origin: tls"). Errors name secret references, never values.
+func TLSConfig(ctx context.Context, where string, t *engine.TLS, secrets SecretResolver) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in for tests
+	if t.CA != nil {
+		pem, err := secrets(ctx, t.CA)
+		if err != nil {
+			return nil, fmt.Errorf("%s.ca: %w", where, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM([]byte(pem)) {
+			return nil, fmt.Errorf("%s.ca from %s holds no PEM certificate", where, t.CA.Describe())
+		}
+		cfg.RootCAs = pool
+	}
+	if t.Cert != nil {
+		cert, err := secrets(ctx, t.Cert)
+		if err != nil {
+			return nil, fmt.Errorf("%s.cert: %w", where, err)
+		}
+		key, err := secrets(ctx, t.Key)
+		if err != nil {
+			return nil, fmt.Errorf("%s.key: %w", where, err)
+		}
+		kp, err := tls.X509KeyPair([]byte(cert), []byte(key))
+		if err != nil {
+			return nil, fmt.Errorf("%s: client certificate from %s and %s: %v", where, t.Cert.Describe(), t.Key.Describe(), err)
+		}
+		cfg.Certificates = []tls.Certificate{kp}
+	}
+	return cfg, nil
+}
+
 // Options builds the franz-go options that connect to a cluster. Errors name the cluster and
 // the secret reference, never a secret's value.
 func Options(ctx context.Context, name string, c *engine.Cluster, secrets SecretResolver) ([]kgo.Opt, error) {
@@ -88,33 +121,10 @@ func Options(ctx context.Context, name string, c *engine.Cluster, secrets Secret
 		id = "ferry"
 	}
 	opts := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ClientID(id), kgo.DialTimeout(10 * time.Second), kgo.RetryTimeout(30 * time.Second)}
-	if t := c.TLS; t != nil {
-		cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in for tests
-		if t.CA != nil {
-			pem, err := secrets(ctx, t.CA)
-			if err != nil {
-				return nil, fmt.Errorf("cluster %s: tls.ca: %w", name, err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM([]byte(pem)) {
-				return nil, fmt.Errorf("cluster %s: tls.ca from %s holds no PEM certificate", name, t.CA.Describe())
-			}
-			cfg.RootCAs = pool
-		}
-		if t.Cert != nil {
-			cert, err := secrets(ctx, t.Cert)
-			if err != nil {
-				return nil, fmt.Errorf("cluster %s: tls.cert: %w", name, err)
-			}
-			key, err := secrets(ctx, t.Key)
-			if err != nil {
-				return nil, fmt.Errorf("cluster %s: tls.key: %w", name, err)
-			}
-			kp, err := tls.X509KeyPair([]byte(cert), []byte(key))
-			if err != nil {
-				return nil, fmt.Errorf("cluster %s: client certificate from %s and %s: %v", name, t.Cert.Describe(), t.Key.Describe(), err)
-			}
-			cfg.Certificates = []tls.Certificate{kp}
+	if c.TLS != nil {
+		cfg, err := TLSConfig(ctx, "cluster "+name+": tls", c.TLS, secrets)
+		if err != nil {
+			return nil, err
 		}
 		opts = append(opts, kgo.DialTLSConfig(cfg))
 	}

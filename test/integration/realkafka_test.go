@@ -42,13 +42,15 @@ func TestMigrationOnRealKafka(t *testing.T) {
 // TestMigrationOnRealKafkaWithConnect runs the same migration with the connect engine:
 // MirrorMaker 2's connectors on a Kafka Connect worker copy the data, and Ferry's lag, exact
 // translation and parity read what MirrorMaker 2 wrote (its offset syncs on the target).
+// Connect serves its REST API over https and requires a client certificate.
 func TestMigrationOnRealKafkaWithConnect(t *testing.T) {
 	origin := kafkatest.StartCluster(t, "origin")
 	target := kafkatest.StartCluster(t, "target")
-	worker := kafkatest.StartConnect(t, target.Addr)
+	worker := kafkatest.StartConnect(t, target.Addr, kafkatest.WithHTTPS())
 	seedOrigin(t, origin.Addr)
 	src := strings.Replace(migrationRunbook(bootstrapYAML(origin.Addr), bootstrapYAML(target.Addr)),
-		"replication:\n", fmt.Sprintf("replication:\n  engine: connect\n  connect: {url: %q}\n", worker.URL), 1)
+		"replication:\n", fmt.Sprintf("replication:\n  engine: connect\n  connect: {url: %q, tls: {ca: {file: %q}, cert: {file: %q}, key: {file: %q}}}\n",
+			worker.URL, worker.CAFile, worker.ClientCert, worker.ClientCert), 1)
 	e := start(t, "", newSteps())
 	r := e.run("migrate-connect", workflows.Input{Plan: plan(t, src)})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -60,7 +62,9 @@ func TestMigrationOnRealKafkaWithConnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkMigration(t, e, "migrate-connect", target.Client(t))
-	if s, found, err := connectStatus(ctx, worker.URL, "ferry-it."+"MirrorSourceConnector"); err != nil || found {
+	cc := connect.New(worker.URL, "", "")
+	cc.HTTP = worker.HTTP()
+	if s, found, err := cc.Status(ctx, "ferry-it."+mm2.Source); err != nil || found {
 		t.Fatalf("after mirror.stop the source connector is still there: %v %v", s, err)
 	}
 }
@@ -158,8 +162,4 @@ steps:
 			t.Errorf("billing orders/%d: %v, want %d", e.Partition, o.At, want)
 		}
 	})
-}
-
-func connectStatus(ctx context.Context, url, name string) (mm2.Status, bool, error) {
-	return connect.New(url, "", "").Status(ctx, name)
 }
