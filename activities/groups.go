@@ -164,10 +164,17 @@ func groupsTranslate(ctx context.Context, in engine.StepInput) (engine.StepResul
 		}
 	}
 	// Written after the commits, which are what consumers start from; a retry writes them again.
+	// A principal not allowed to write them does not stop a cutover: the step says so instead.
+	out := map[string]any{"groups": len(groups), "partitions": partitions, "offsets": lines, "checkpoints": len(checkpoints)}
 	if err := mirror.WriteCheckpoints(ctx, f.targetOpts, f.rep.CheckpointTopic(), checkpoints); err != nil {
-		return engine.StepResult{}, err
+		if !errors.Is(err, kerr.TopicAuthorizationFailed) && !errors.Is(err, kerr.ClusterAuthorizationFailed) {
+			return engine.StepResult{}, err
+		}
+		activity.GetLogger(ctx).Warn("checkpoints not written", "error", err)
+		out["checkpoints"] = 0
+		out["checkpointsSkipped"] = fmt.Sprintf("%v (allow the target principal to create and write %s, or set checkpoints: false)", err, f.rep.CheckpointTopic())
 	}
-	return engine.StepResult{Outputs: map[string]any{"groups": len(groups), "partitions": partitions, "offsets": lines, "checkpoints": len(checkpoints)}}, nil
+	return engine.StepResult{Outputs: out}, nil
 }
 
 // verifyParity compares each mirrored partition's records on both sides: count and an

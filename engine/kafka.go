@@ -108,7 +108,7 @@ func init() {
 		Name: StepGroupsTranslate, NeedsReplication: true, Params: GroupsTranslateParams{}, DefaultTimeout: 10 * time.Minute,
 		Summary: "Commit each group's exact origin position on the target, through the mirror's offset map.",
 		Doc:     "Only empty or absent target groups are changed (an active group is an error naming its members); never backwards unless force; offsets are read back, then written as MirrorMaker 2 checkpoints.",
-		Outputs: []Output{{"groups", "Groups moved."}, {"partitions", "Partitions translated."}, {"offsets", "Every group/topic/partition: origin offset -> target offset."}, {"checkpoints", "Checkpoint records written (0 when checkpoints: false)."}},
+		Outputs: []Output{{"groups", "Groups moved."}, {"partitions", "Partitions translated."}, {"offsets", "Every group/topic/partition: origin offset -> target offset."}, {"checkpoints", "Checkpoint records written (0 when checkpoints: false)."}, {"checkpointsSkipped", "Why no checkpoint was written although asked for (the target principal may not write the topic)."}},
 		Touches: replicationTouches("commits group offsets on the target"),
 	})
 	Register(StepType{

@@ -1,0 +1,111 @@
+package activities
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/ferryhq/ferry/engine"
+	"github.com/ferryhq/ferry/internal/mirror"
+)
+
+// A target principal allowed to move its groups but not to write MirrorMaker 2 checkpoints
+// still completes the cutover: the offsets are committed and the step says why no checkpoint
+// was written.
+func TestTranslateWithoutCheckpointRights(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	origin, oadm := aclCluster(t)
+	target, tadm := aclCluster(t)
+	if _, err := oadm.CreateTopic(ctx, 1, 1, nil, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	admin := func(addr string) []kgo.Opt {
+		return []kgo.Opt{kgo.SeedBrokers(addr), kgo.SASL(plainAuth("admin", "admin-secret"))}
+	}
+	prod, err := kgo.NewClient(append(admin(origin), kgo.DefaultProduceTopic("orders"))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	for i := range 10 {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte{byte(i)}}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: "orders", Partition: 0, At: 7, LeaderEpoch: -1})
+	if _, err := oadm.CommitOffsets(ctx, "billing", offs); err != nil {
+		t.Fatal(err)
+	}
+	// The mirror copies as admin.
+	mctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- mirror.Run(mctx, mirror.Config{Origin: admin(origin), Target: admin(target), SyncTopic: "mm2-offset-syncs.na.internal",
+			Select: func(t string) bool { return t == "orders" }, Discover: 100 * time.Millisecond})
+	}()
+	for ctx.Err() == nil {
+		if e, err := tadm.ListEndOffsets(ctx, "orders"); err == nil && e["orders"][0].Offset == 10 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// cutover may read the syncs and orders, and move billing; nothing else.
+	if _, err := tadm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "cutover", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "cutover-secret"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []*kadm.ACLBuilder{
+		kadm.NewACLs().Allow("User:cutover").AllowHosts("*").Topics("orders", "mm2-offset-syncs.na.internal").Operations(kadm.OpRead, kadm.OpDescribe).ResourcePatternType(kadm.ACLPatternLiteral),
+		kadm.NewACLs().Allow("User:cutover").AllowHosts("*").Groups("billing").Operations(kadm.OpRead, kadm.OpDescribe).ResourcePatternType(kadm.ACLPatternLiteral),
+	} {
+		if _, err := tadm.CreateACLs(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("ADMIN_USER", "admin")
+	t.Setenv("ADMIN_PASS", "admin-secret")
+	t.Setenv("CUTOVER_USER", "cutover")
+	t.Setenv("CUTOVER_PASS", "cutover-secret")
+	in := engine.StepInput{StepID: "translate",
+		Replication: &engine.Replication{Origin: "na", Target: "eu", Topics: engine.Patterns{Include: []string{"orders"}}, Groups: engine.Patterns{Include: []string{"billing"}}},
+		Clusters: map[string]*engine.Cluster{
+			"na": {Bootstrap: []string{origin}, SASL: &engine.SASL{Mechanism: "PLAIN", Username: &engine.SecretRef{Env: "ADMIN_USER"}, Password: &engine.SecretRef{Env: "ADMIN_PASS"}}},
+			"eu": {Bootstrap: []string{target}, SASL: &engine.SASL{Mechanism: "SCRAM-SHA-256", Username: &engine.SecretRef{Env: "CUTOVER_USER"}, Password: &engine.SecretRef{Env: "CUTOVER_PASS"}}},
+		},
+	}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(groupsTranslate)
+	v, err := env.ExecuteActivity(groupsTranslate, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res engine.StepResult
+	if err := v.Get(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Outputs["checkpoints"] != float64(0) || !strings.Contains(res.Outputs["checkpointsSkipped"].(string), "na.checkpoints.internal") {
+		t.Fatalf("outputs %v: want no checkpoint and the reason", res.Outputs)
+	}
+	got, err := tadm.FetchOffsets(ctx, "billing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := got.Lookup("orders", 0); o.At != 7 {
+		t.Fatalf("billing on the target at %d, want 7", o.At)
+	}
+}
+
+func plainAuth(user, pass string) sasl.Mechanism { return plain.Auth{User: user, Pass: pass}.AsMechanism() }
