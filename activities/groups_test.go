@@ -108,4 +108,6 @@ func TestTranslateWithoutCheckpointRights(t *testing.T) {
 	}
 }
 
-func plainAuth(user, pass string) sasl.Mechanism { return plain.Auth{User: user, Pass: pass}.AsMechanism() }
+func plainAuth(user, pass string) sasl.Mechanism {
+	return plain.Auth{User: user, Pass: pass}.AsMechanism()
+}
