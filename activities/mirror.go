@@ -3,6 +3,10 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 
@@ -27,6 +31,18 @@ func MirrorRun(ctx context.Context, spec engine.MirrorSpec) error {
 		return badInput("%v", err)
 	}
 	activity.RecordHeartbeat(ctx, map[string]any{"phase": "starting"})
+	var groups atomic.Pointer[string] // the last group sync, shown with the mirror's progress
+	if every := rep.SyncGroups.D(); every > 0 {
+		gs := mirror.GroupSync{Origin: origin, Target: target, Groups: rep.Groups.SelectGroup, Topics: rep.Topics.Select,
+			Rename: rep.TargetTopic, SyncTopic: rep.SyncTopic(), CheckpointTopic: rep.CheckpointTopic()}
+		gctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		defer func() { cancel(); <-done }()
+		go func() {
+			defer close(done)
+			syncGroups(gctx, gs, every, &groups)
+		}()
+	}
 	err = mirror.Run(ctx, mirror.Config{
 		Origin: origin, Target: target,
 		Select:    rep.Topics.Select,
@@ -38,11 +54,45 @@ func MirrorRun(ctx context.Context, spec engine.MirrorSpec) error {
 			for i, b := range p.Behind {
 				behind[i] = b.String()
 			}
-			activity.RecordHeartbeat(ctx, map[string]any{"records": p.Records, "bytes": p.Bytes, "partitions": p.Partitions, "lag": p.TotalLag, "behind": behind})
+			hb := map[string]any{"records": p.Records, "bytes": p.Bytes, "partitions": p.Partitions, "lag": p.TotalLag, "behind": behind}
+			if g := groups.Load(); g != nil {
+				hb["groupSync"] = *g
+			}
+			activity.RecordHeartbeat(ctx, hb)
 		},
 	})
 	if errors.Is(err, mirror.ErrSyncTopicCompacted) {
 		return badInput("%v", err) // retrying cannot help: someone must change the topic
 	}
 	return err
+}
+
+// syncGroups runs a group sync round every interval until ctx ends. A failed round is
+// reported and retried next time: the copy goes on regardless.
+func syncGroups(ctx context.Context, gs mirror.GroupSync, every time.Duration, last *atomic.Pointer[string]) {
+	log := activity.GetLogger(ctx)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		res, err := gs.Once(ctx)
+		var msg string
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			msg = fmt.Sprintf("%s: failed: %v", time.Now().UTC().Format(time.RFC3339), err)
+			log.Warn("group sync failed", "error", err)
+		default:
+			msg = fmt.Sprintf("%s: %d partitions of %d groups moved, %d not copied yet", time.Now().UTC().Format(time.RFC3339), res.Moved, res.Groups, res.Uncopied)
+			if len(res.Skipped) > 0 {
+				msg += "; skipped " + strings.Join(res.Skipped, ", ")
+			}
+		}
+		last.Store(&msg)
+	}
 }

@@ -109,6 +109,8 @@ type Replication struct {
 	Groups Patterns `yaml:"groups" json:"groups" doc:"Consumer groups whose offsets move."`
 	Naming string   `yaml:"naming" json:"naming,omitempty" enum:"identity,prefixed" doc:"Target topic names: identity (same) or prefixed (<alias>.<topic>)."`
 	Alias  string   `yaml:"alias" json:"alias,omitempty" doc:"Origin alias for prefixed names and internal topics; the origin cluster's name when empty."`
+	// SyncGroups makes the target a standby: its groups follow the origin's while the mirror runs.
+	SyncGroups Duration `yaml:"syncGroups" json:"syncGroups,omitempty" doc:"While the mirror runs, commit the groups' translated positions on the target this often, so consumers started there begin where the origin's were (a standby); off when empty. Groups with members on the target are left alone; positions never move back."`
 	// MM2 and Strimzi configure the MirrorMaker 2 engines.
 	MM2     *MM2Settings `yaml:"mm2" json:"mm2,omitempty" doc:"MirrorMaker 2 settings (engines connect and strimzi)."`
 	Strimzi *Strimzi     `yaml:"strimzi" json:"strimzi,omitempty" doc:"Where and how the strimzi engine runs its KafkaMirrorMaker2 resource."`

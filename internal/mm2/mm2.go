@@ -21,7 +21,7 @@ const (
 // Configs are the source and checkpoint connector settings of a replication. Offset syncs
 // stay on the target (where Ferry reads them), offset.lag.max is 0 unless the runbook says
 // otherwise, group offsets are written by Ferry's groups.translate (exact) rather than by the
-// checkpoint connector, and ACLs by acls.sync. Extra mm2.config entries go to both.
+// checkpoint connector unless replication.syncGroups asks for a standby, and ACLs by acls.sync. Extra mm2.config entries go to both.
 func Configs(rep *engine.Replication) (source, checkpoint map[string]any) {
 	mm := rep.MM2
 	if mm == nil {
@@ -52,6 +52,11 @@ func Configs(rep *engine.Replication) (source, checkpoint map[string]any) {
 		"emit.checkpoints.interval.seconds":    Seconds(mm.SyncInterval, 10),
 		"sync.group.offsets.enabled":           "false",
 		"refresh.groups.interval.seconds":      Seconds(mm.RefreshInterval, 10),
+	}
+	if every := rep.SyncGroups.D(); every > 0 {
+		// A standby: MM2 commits its (conservative) translations of idle groups on the target.
+		checkpoint["sync.group.offsets.enabled"] = "true"
+		checkpoint["sync.group.offsets.interval.seconds"] = Seconds(rep.SyncGroups, 1)
 	}
 	for k, v := range Policy(rep) {
 		source[k], checkpoint[k] = v, v
