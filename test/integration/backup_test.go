@@ -1,0 +1,172 @@
+package integration
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferryhq/ferry/internal/mirror"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferryhq/ferry/engine"
+	"github.com/ferryhq/ferry/internal/sandbox"
+	"github.com/ferryhq/ferry/workflows"
+)
+
+// TestBackupAndRestore is seed 002 on the sample runbooks: runbooks/backup.yaml keeps a
+// backup while the apps run; the primary region is lost; runbooks/restore.yaml recreates it
+// from the backup and starts the apps on it. The consumer resumes where it stopped: every
+// record produced before the loss and after the restore is processed, none twice.
+func TestBackupAndRestore(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	primary, backup := sandboxCluster(t, "primary"), sandboxCluster(t, "backup")
+	seeded, err := sandbox.SeedOrders(ctx, primary.Addr, 3, 600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledger := sandbox.NewLedger()
+	producer := sandbox.NewProducer("orders-producer", primary.Addr, "orders", 300, ledger)
+	consumer := sandbox.NewConsumer("billing", primary.Addr, "billing", "orders", ledger)
+	control, err := sandbox.Serve(map[string]sandbox.App{"orders-producer": producer, "billing": consumer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer control.Close()
+	t.Setenv("FERRY_SANDBOX_ORIGIN", primary.Addr)
+	t.Setenv("FERRY_SANDBOX_TARGET", backup.Addr)
+	t.Setenv("FERRY_SANDBOX_CONTROL", control.Addr)
+	for _, a := range []sandbox.App{producer, consumer} {
+		if _, err := a.Scale(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	e := start(t, "", newSteps())
+	// The sample syncs groups every 10s; the test does not wait that long.
+	r := e.run("backup", workflows.Input{Plan: sampleRunbook(t, "backup.yaml", "syncGroups: 10s", "syncGroups: 200ms")})
+	e.waitFor("backup", "the backup to run", func(s *workflows.Status) bool { return step(s, "keep").Status == workflows.StepWaiting })
+	time.Sleep(time.Second) // the apps work; the backup follows
+
+	// The region goes dark: its apps stop (the consumer commits what it processed), and once
+	// the backup holds everything, the cluster is lost.
+	for _, a := range []sandbox.App{producer, consumer} {
+		if _, err := a.Scale(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	padm, badm := kadm.NewClient(kclient(t, primary.Addr)), kadm.NewClient(kclient(t, backup.Addr))
+	committed, err := padm.FetchOffsets(ctx, "billing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The producer writes transactions, so the backup's offsets differ from the primary's:
+	// wait until its billing is the exact translation of the primary's and it holds every record.
+	want := map[int32]int64{}
+	for {
+		m, err := mirror.LoadMapping(ctx, []kgo.Opt{kgo.SeedBrokers(backup.Addr)}, "mm2-offset-syncs.north_america.internal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bends, err1 := badm.ListEndOffsets(ctx, "orders")
+		got, err2 := badm.FetchOffsets(ctx, "billing")
+		same := err1 == nil && err2 == nil
+		committed.Each(func(o kadm.OffsetResponse) {
+			part := mirror.Partition{Topic: o.Topic, Partition: o.Partition}
+			end, _ := bends.Lookup(o.Topic, o.Partition)
+			at, err := m.Translate(part, o.At, end.Offset, func(from, to int64) (bool, error) {
+				return mirror.HasData(ctx, []kgo.Opt{kgo.SeedBrokers(primary.Addr)}, part, from, to)
+			})
+			want[o.Partition] = at
+			if g, ok := got.Lookup(o.Topic, o.Partition); err != nil || !ok || g.At != at {
+				same = false
+			}
+		})
+		if same {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the backup's billing is %v, want %v", got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("billing on the backup, translated: %v", want)
+	if _, err := e.update("backup", workflows.UpdateApprove, workflows.Approval{Step: "keep", By: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	primary.Close()
+	before := ledger.Counts()
+	t.Logf("before the loss: produced %d, processed %d", before.Produced, before.Consumed)
+
+	// A new, empty North America.
+	fresh := sandboxCluster(t, "primary-new")
+	t.Setenv("FERRY_SANDBOX_ORIGIN", fresh.Addr)
+	r = e.run("restore", workflows.Input{Plan: sampleRunbook(t, "restore.yaml")})
+	if err := r.Get(ctx, nil); err != nil {
+		for _, st := range e.status("restore").Steps {
+			t.Logf("%s %s %s", st.ID, st.Status, st.LastError)
+		}
+		t.Fatal(err)
+	}
+	s := e.status("restore")
+	if got := step(s, "parity").Outputs["records"]; got != float64(before.Produced+seeded) {
+		t.Fatalf("parity compared %v records, want %d seeded + %d produced", got, seeded, before.Produced)
+	}
+	t.Logf("group positions restored: %v", step(s, "positions").Outputs["offsets"])
+
+	// The apps run on the new cluster: stop the producer, let the consumer drain, stop it.
+	time.Sleep(time.Second)
+	if _, err := producer.Scale(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	fadm := kadm.NewClient(kclient(t, fresh.Addr))
+	for {
+		lag, err := fadm.Lag(ctx, "billing")
+		if err == nil && lag["billing"].Lag.Total() == 0 && ledger.Counts().Produced > before.Produced {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("billing did not drain on the restored cluster: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := consumer.Scale(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	n := ledger.Counts()
+	t.Logf("after the restore: produced %d, processed %d, duplicates %d, lost %d", n.Produced, n.Consumed, n.Duplicates, n.Lost)
+	if n.Lost != 0 || n.Duplicates != 0 {
+		t.Fatalf("lost %d, processed twice %d", n.Lost, n.Duplicates)
+	}
+}
+
+// sampleRunbook compiles a runbook from runbooks/, after replacing old with new strings.
+func sampleRunbook(t *testing.T, name string, replace ...string) *engine.Plan {
+	t.Helper()
+	b, err := os.ReadFile("../../runbooks/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(b)
+	for i := 0; i+1 < len(replace); i += 2 {
+		if !strings.Contains(src, replace[i]) {
+			t.Fatalf("%s has no %q", name, replace[i])
+		}
+		src = strings.Replace(src, replace[i], replace[i+1], 1)
+	}
+	rb, err := engine.Parse(name, []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := rb.Compile([]byte(src), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
