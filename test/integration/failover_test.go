@@ -1,0 +1,94 @@
+package integration
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/ferryhq/ferry/internal/sandbox"
+	"github.com/ferryhq/ferry/workflows"
+)
+
+// TestFailover is seed 003 on runbooks/failover.yaml: Europe stands by while the apps work on
+// North America (billing's position follows there before any failover), then the failover
+// moves both apps to Europe: every record is processed once.
+func TestFailover(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	primary, standby := sandboxCluster(t, "primary"), sandboxCluster(t, "standby")
+	if _, err := sandbox.SeedOrders(ctx, primary.Addr, 3, 300); err != nil {
+		t.Fatal(err)
+	}
+	ledger := sandbox.NewLedger()
+	producer := sandbox.NewProducer("orders-producer", primary.Addr, "orders", 300, ledger)
+	consumer := sandbox.NewConsumer("billing", primary.Addr, "billing", "orders", ledger)
+	control, err := sandbox.Serve(map[string]sandbox.App{"orders-producer": producer, "billing": consumer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer control.Close()
+	t.Setenv("FERRY_SANDBOX_ORIGIN", primary.Addr)
+	t.Setenv("FERRY_SANDBOX_TARGET", standby.Addr)
+	t.Setenv("FERRY_SANDBOX_CONTROL", control.Addr)
+	for _, a := range []sandbox.App{producer, consumer} {
+		if _, err := a.Scale(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := start(t, "", newSteps())
+	r := e.run("failover", workflows.Input{Plan: sampleRunbook(t, "failover.yaml", "syncGroups: 5s", "syncGroups: 200ms")})
+	e.waitFor("failover", "the standby", func(s *workflows.Status) bool { return step(s, "failover_gate").Status == workflows.StepWaiting })
+
+	// Before any failover, billing already has a position on the standby.
+	sadm := kadm.NewClient(kclient(t, standby.Addr))
+	for {
+		got, err := sadm.FetchOffsets(ctx, "billing")
+		if err == nil && len(got["orders"]) == 3 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("billing has no position on the standby: %v %v", got, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := e.update("failover", workflows.UpdateApprove, workflows.Approval{Step: "failover_gate", By: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	s := e.status("failover")
+	for _, id := range []string{"last_copy", "drain", "positions"} {
+		if st := step(s, id); st.Status != workflows.StepSucceeded {
+			t.Fatalf("%s %s: %s (North America still answers: nothing may be skipped)", id, st.Status, st.LastError)
+		}
+	}
+	if a := producer.Status(); a.Bootstrap != standby.Addr || a.Replicas != 1 {
+		t.Fatalf("producer after the failover: %+v", a)
+	}
+	// The apps work on Europe: stop the producer, let billing drain, count.
+	time.Sleep(500 * time.Millisecond)
+	if _, err := producer.Scale(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		lag, err := sadm.Lag(ctx, "billing")
+		if err == nil && lag["billing"].Lag.Total() == 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("billing did not drain on Europe: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := consumer.Scale(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	n := ledger.Counts()
+	t.Logf("produced %d, processed %d, duplicates %d, lost %d", n.Produced, n.Consumed, n.Duplicates, n.Lost)
+	if n.Lost != 0 || n.Duplicates != 0 {
+		t.Fatalf("lost %d, processed twice %d", n.Lost, n.Duplicates)
+	}
+}
