@@ -28,23 +28,7 @@ func TestBackupAndRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ledger := sandbox.NewLedger()
-	producer := sandbox.NewProducer("orders-producer", primary.Addr, "orders", 300, ledger)
-	consumer := sandbox.NewConsumer("billing", primary.Addr, "billing", "orders", ledger)
-	control, err := sandbox.Serve(map[string]sandbox.App{"orders-producer": producer, "billing": consumer})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer control.Close()
-	t.Setenv("FERRY_SANDBOX_ORIGIN", primary.Addr)
-	t.Setenv("FERRY_SANDBOX_TARGET", backup.Addr)
-	t.Setenv("FERRY_SANDBOX_CONTROL", control.Addr)
-	for _, a := range []sandbox.App{producer, consumer} {
-		if _, err := a.Scale(ctx, 1); err != nil {
-			t.Fatal(err)
-		}
-	}
-
+	ledger, producer, consumer := sandboxApps(t, ctx, primary.Addr, backup.Addr)
 	e := start(t, "", newSteps())
 	// The sample syncs groups every 10s; the test does not wait that long.
 	r := e.run("backup", workflows.Input{Plan: sampleRunbook(t, "backup.yaml", "syncGroups: 10s", "syncGroups: 200ms")})
@@ -146,6 +130,30 @@ func TestBackupAndRestore(t *testing.T) {
 	}
 }
 
+// sandboxApps starts the sample runbooks' apps (orders-producer and billing) on origin and
+// points the runbooks' sandbox names at origin, target and the apps' control endpoint.
+func sandboxApps(t *testing.T, ctx context.Context, origin, target string) (*sandbox.Ledger, *sandbox.Producer, *sandbox.Consumer) {
+	t.Helper()
+	ledger := sandbox.NewLedger()
+	producer := sandbox.NewProducer("orders-producer", origin, "orders", 300, ledger)
+	consumer := sandbox.NewConsumer("billing", origin, "billing", "orders", ledger)
+	control, err := sandbox.Serve(map[string]sandbox.App{"orders-producer": producer, "billing": consumer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(control.Close)
+	t.Setenv("FERRY_SANDBOX_ORIGIN", origin)
+	t.Setenv("FERRY_SANDBOX_TARGET", target)
+	t.Setenv("FERRY_SANDBOX_CONTROL", control.Addr)
+	for _, a := range []sandbox.App{producer, consumer} {
+		if _, err := a.Scale(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _, _ = a.Scale(context.Background(), 0) })
+	}
+	return ledger, producer, consumer
+}
+
 // sampleRunbook compiles a runbook from runbooks/, after replacing old with new strings.
 func sampleRunbook(t *testing.T, name string, replace ...string) *engine.Plan {
 	t.Helper()
@@ -160,13 +168,5 @@ func sampleRunbook(t *testing.T, name string, replace ...string) *engine.Plan {
 		}
 		src = strings.Replace(src, replace[i], replace[i+1], 1)
 	}
-	rb, err := engine.Parse(name, []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := rb.Compile([]byte(src), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return compile(t, name, src)
 }

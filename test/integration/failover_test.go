@@ -21,22 +21,7 @@ func TestFailover(t *testing.T) {
 	if _, err := sandbox.SeedOrders(ctx, primary.Addr, 3, 300); err != nil {
 		t.Fatal(err)
 	}
-	ledger := sandbox.NewLedger()
-	producer := sandbox.NewProducer("orders-producer", primary.Addr, "orders", 300, ledger)
-	consumer := sandbox.NewConsumer("billing", primary.Addr, "billing", "orders", ledger)
-	control, err := sandbox.Serve(map[string]sandbox.App{"orders-producer": producer, "billing": consumer})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer control.Close()
-	t.Setenv("FERRY_SANDBOX_ORIGIN", primary.Addr)
-	t.Setenv("FERRY_SANDBOX_TARGET", standby.Addr)
-	t.Setenv("FERRY_SANDBOX_CONTROL", control.Addr)
-	for _, a := range []sandbox.App{producer, consumer} {
-		if _, err := a.Scale(ctx, 1); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ledger, producer, consumer := sandboxApps(t, ctx, primary.Addr, standby.Addr)
 	e := start(t, "", newSteps())
 	r := e.run("failover", workflows.Input{Plan: sampleRunbook(t, "failover.yaml", "syncGroups: 5s", "syncGroups: 200ms")})
 	e.waitFor("failover", "the standby", func(s *workflows.Status) bool { return step(s, "failover_gate").Status == workflows.StepWaiting })

@@ -133,8 +133,12 @@ func (e *env) stop() {
 
 func plan(t testing.TB, src string) *engine.Plan {
 	t.Helper()
-	src = "apiVersion: ferry.dev/v1alpha1\nkind: Runbook\nmetadata: {name: it}\n" + src
-	rb, err := engine.Parse("it.yaml", []byte(src))
+	return compile(t, "it.yaml", "apiVersion: ferry.dev/v1alpha1\nkind: Runbook\nmetadata: {name: it}\n"+src)
+}
+
+func compile(t testing.TB, name, src string) *engine.Plan {
+	t.Helper()
+	rb, err := engine.Parse(name, []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
