@@ -99,15 +99,7 @@ func groupsTranslate(ctx context.Context, in engine.StepInput) (engine.StepResul
 			if !ok || end.Err != nil {
 				return engine.StepResult{}, fmt.Errorf("group %s: target partition %s/%d missing: run topics.sync and the mirror first", g, tt, o.Partition)
 			}
-			var at int64
-			if f.rep.Engine == "" || f.rep.Engine == "builtin" {
-				// Ferry's own mirror syncs at every gap: the map is exact.
-				at, err = m.Translate(part, o.At, end.Offset, func(from, to int64) (bool, error) {
-					return mirror.HasData(ctx, f.originOpts, part, from, to)
-				})
-			} else {
-				at, err = mirror.Locate(ctx, f.originOpts, f.targetOpts, m, part, mirror.Partition{Topic: tt, Partition: o.Partition}, o.At, end.Offset)
-			}
+			at, err := f.translate(ctx, m, part, o.At, end.Offset)
 			if err != nil {
 				return engine.StepResult{}, fmt.Errorf("group %s: %w: wait for the mirror (mirror.wait) before translating", g, err)
 			}
@@ -175,6 +167,18 @@ func groupsTranslate(ctx context.Context, in engine.StepInput) (engine.StepResul
 		out["checkpointsSkipped"] = fmt.Sprintf("%v (allow the target principal to create and write %s, or set checkpoints: false)", err, f.rep.CheckpointTopic())
 	}
 	return engine.StepResult{Outputs: out}, nil
+}
+
+// translate maps an origin position to the target position of the same next record.
+func (f *flow) translate(ctx context.Context, m *mirror.Mapping, part mirror.Partition, at, targetEnd int64) (int64, error) {
+	if f.rep.Engine == "" || f.rep.Engine == "builtin" {
+		// Ferry's own mirror syncs at every gap: the map is exact.
+		return m.Translate(part, at, targetEnd, func(from, to int64) (bool, error) {
+			return mirror.HasData(ctx, f.originOpts, part, from, to)
+		})
+	}
+	tp := mirror.Partition{Topic: f.rep.TargetTopic(part.Topic), Partition: part.Partition}
+	return mirror.Locate(ctx, f.originOpts, f.targetOpts, m, part, tp, at, targetEnd)
 }
 
 // verifyParity compares each mirrored partition's records on both sides: count and an

@@ -29,12 +29,8 @@ func recordSum(r *kgo.Record) string {
 //
 // An origin offset at the end (or with only transaction markers after it) maps to targetEnd.
 func Locate(ctx context.Context, origin, target []kgo.Opt, m *Mapping, p, tp Partition, at, targetEnd int64) (int64, error) {
-	var rec *kgo.Record
-	err := scan(ctx, origin, map[Partition]int64{p: at}, map[Partition]int64{p: 1 << 62}, func(_ Partition, r *kgo.Record) error {
-		rec = r
-		return errFound
-	})
-	if err != nil && !errors.Is(err, errFound) {
+	rec, err := FirstRecord(ctx, origin, p, at)
+	if err != nil {
 		return 0, fmt.Errorf("%s: read origin at %d: %w", p, at, err)
 	}
 	if rec == nil {

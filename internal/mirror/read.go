@@ -155,6 +155,20 @@ func HasData(ctx context.Context, origin []kgo.Opt, p Partition, from, to int64)
 	return false, err
 }
 
+// FirstRecord returns the first committed data record of partition p at or after offset
+// from, or nil when there is none up to the last stable offset.
+func FirstRecord(ctx context.Context, opts []kgo.Opt, p Partition, from int64) (*kgo.Record, error) {
+	var rec *kgo.Record
+	err := scan(ctx, opts, map[Partition]int64{p: from}, map[Partition]int64{p: 1 << 62}, func(_ Partition, r *kgo.Record) error {
+		rec = r
+		return errFound
+	})
+	if err != nil && !errors.Is(err, errFound) {
+		return nil, err
+	}
+	return rec, nil
+}
+
 // Digest is a partition's record count and an order-sensitive hash of each record's key,
 // value, headers and timestamp.
 type Digest struct {

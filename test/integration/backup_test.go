@@ -35,6 +35,19 @@ func TestBackupAndRestore(t *testing.T) {
 	e.waitFor("backup", "the backup to run", func(s *workflows.Status) bool { return step(s, "keep").Status == workflows.StepWaiting })
 	time.Sleep(time.Second) // the apps work; the backup follows
 
+	// A DR drill (runbooks/drill.yaml) on the running backup passes and measures it.
+	if err := e.run("drill", workflows.Input{Plan: sampleRunbook(t, "drill.yaml")}).Get(ctx, nil); err != nil {
+		for _, st := range e.status("drill").Steps {
+			t.Logf("%s %s %s", st.ID, st.Status, st.LastError)
+		}
+		t.Fatal(err)
+	}
+	m := step(e.status("drill"), "measure").Outputs
+	if rpo, err := time.ParseDuration(m["rpo"].(string)); err != nil || rpo > 5*time.Second || m["missing"] != float64(0) {
+		t.Fatalf("drill on a live backup: %v", m)
+	}
+	t.Logf("drill: %v", m["report"])
+
 	// The region goes dark: its apps stop (the consumer commits what it processed), and once
 	// the backup holds everything, the cluster is lost.
 	for _, a := range []sandbox.App{producer, consumer} {

@@ -1,0 +1,120 @@
+package activities
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/ferryhq/ferry/engine"
+	"github.com/ferryhq/ferry/internal/mirror"
+)
+
+// A drill on a standby that is a minute behind, with one group lagging and one position
+// missing: it measures all three, reads at the positions, changes nothing, and fails when
+// told the RPO may not exceed 10s.
+func TestDrillMeasure(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cluster := func() (string, *kadm.Client) {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		return c.ListenAddrs()[0], kadm.NewClient(cl)
+	}
+	origin, oadm := cluster()
+	target, tadm := cluster()
+	if _, err := oadm.CreateTopic(ctx, 2, 1, nil, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	produce := func(n int, ts time.Time) {
+		cl, _ := kgo.NewClient(kgo.SeedBrokers(origin), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		defer cl.Close()
+		for i := range n {
+			for p := range int32(2) {
+				if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "orders", Partition: p, Value: []byte{byte(i)}, Timestamp: ts}).FirstErr(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	produce(50, time.Now().Add(-time.Hour))
+	mctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- mirror.Run(mctx, mirror.Config{Origin: []kgo.Opt{kgo.SeedBrokers(origin)}, Target: []kgo.Opt{kgo.SeedBrokers(target)},
+			SyncTopic: "mm2-offset-syncs.na.internal", Select: func(t string) bool { return t == "orders" }, Discover: 50 * time.Millisecond})
+	}()
+	for ctx.Err() == nil {
+		if e, err := tadm.ListEndOffsets(ctx, "orders"); err == nil && e["orders"][0].Offset == 50 && e["orders"][1].Offset == 50 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	produce(3, time.Now().Add(-time.Minute)) // written a minute ago, not copied: the RPO
+	commit := func(adm *kadm.Client, offs ...kadm.Offset) {
+		o := kadm.Offsets{}
+		for _, x := range offs {
+			x.LeaderEpoch = -1
+			o.Add(x)
+		}
+		if _, err := adm.CommitOffsets(ctx, "billing", o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit(oadm, kadm.Offset{Topic: "orders", Partition: 0, At: 40}, kadm.Offset{Topic: "orders", Partition: 1, At: 50})
+	commit(tadm, kadm.Offset{Topic: "orders", Partition: 0, At: 30}) // 10 behind; partition 1 has none
+
+	in := engine.StepInput{StepID: "drill",
+		Replication: &engine.Replication{Origin: "na", Target: "eu", Topics: engine.Patterns{Include: []string{"orders"}}, Groups: engine.Patterns{Include: []string{"billing"}}},
+		Clusters:    map[string]*engine.Cluster{"na": {Bootstrap: []string{origin}}, "eu": {Bootstrap: []string{target}}},
+	}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(drillMeasure)
+	v, err := env.ExecuteActivity(drillMeasure, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res engine.StepResult
+	if err := v.Get(&res); err != nil {
+		t.Fatal(err)
+	}
+	o := res.Outputs
+	rpo, err := time.ParseDuration(o["rpo"].(string))
+	if err != nil || rpo < time.Minute || rpo > 2*time.Minute {
+		t.Fatalf("rpo %v (%v), want about a minute", o["rpo"], err)
+	}
+	if o["lag"] != float64(6) || o["behind"] != float64(10) || o["missing"] != float64(1) || o["readTime"] == "0s" {
+		t.Fatalf("outputs %v", o)
+	}
+	t.Logf("report: %v", o["report"])
+	got, err := tadm.FetchOffsets(ctx, "billing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := got.Lookup("orders", 0); c.At != 30 {
+		t.Fatalf("the drill moved billing on the target to %d", c.At)
+	}
+
+	in.With = map[string]any{"maxRPO": "10s"}
+	if _, err := env.ExecuteActivity(drillMeasure, in); err == nil || !strings.Contains(err.Error(), "is over maxRPO 10s") {
+		t.Fatalf("maxRPO 10s: %v", err)
+	}
+}
