@@ -98,6 +98,7 @@ steps:
   - {id: mirror, uses: mirror.start}
   - {id: caught_up, uses: mirror.wait, with: {maxLag: 0, interval: 200ms}}
   - {id: translate, uses: groups.translate}
+  - {id: drill, uses: drill.measure, with: {maxRPO: 1m, maxBehind: 0}}
   - {id: parity, uses: verify.parity}
   - {id: stop, uses: mirror.stop}
   - {id: cleanup, uses: topics.cleanup}
@@ -137,6 +138,10 @@ func checkMigration(t *testing.T, e *env, id string, target *kgo.Client) {
 	}
 	if d := fmt.Sprint(step(s, "topics").Outputs["diff"]); !strings.Contains(d, "+ orders: 3 partitions") {
 		t.Fatalf("topics.sync diff: %s", d)
+	}
+	// Right after the translation the target is a perfect standby.
+	if d := step(s, "drill").Outputs; d["rpo"] != "0s" || d["lag"] != float64(0) || d["behind"] != float64(0) || d["missing"] != float64(0) {
+		t.Fatalf("drill after the translation: %v", d)
 	}
 	if got := step(s, "parity").Outputs["records"]; got != float64(3*40+5) {
 		t.Fatalf("parity compared %v records, want %d", got, 3*40+5)
