@@ -160,7 +160,8 @@ func (p *Producer) Paused() time.Duration {
 }
 
 // Scale starts (1) or stops (0) the producer. Stopping waits until every record in flight
-// is acknowledged, so a paused producer has nothing left to write.
+// is acknowledged, so a paused producer has nothing left to write (10s at most: a cluster
+// that does not answer any more gets nothing).
 func (p *Producer) Scale(ctx context.Context, replicas int) (int, error) {
 	return p.scale(replicas, p.start)
 }
@@ -185,12 +186,14 @@ func (p *Producer) start(bootstrap string) (func() error, error) {
 	return func() error {
 		cancel()
 		<-done
-		fctx, fcancel := context.WithTimeout(context.Background(), 30*time.Second)
+		// A cluster that no longer answers never acknowledges the rest: like a pod that dies,
+		// the producer drops it (those records were never promised, the ledger has them not).
+		fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer fcancel()
-		err := cl.Flush(fctx)
-		cl.Close()
+		_ = cl.Flush(fctx)
+		cl.Close() // fails what is still buffered
 		p.pausedAt = time.Now()
-		return err
+		return nil
 	}, nil
 }
 
@@ -245,7 +248,8 @@ func NewConsumer(name, bootstrap, group, topic string, ledger *Ledger) *Consumer
 	return &Consumer{lifecycle: lifecycle{name: name, role: "consumer", bootstrap: bootstrap}, group: group, topic: topic, ledger: ledger}
 }
 
-// Scale starts (1) or stops (0) the consumer. Stopping commits what it processed and leaves
+// Scale starts (1) or stops (0) the consumer. Stopping commits what it processed (unless its
+// cluster no longer answers) and leaves
 // the group, so the group is empty afterwards.
 func (c *Consumer) Scale(ctx context.Context, replicas int) (int, error) {
 	return c.scale(replicas, c.start)
@@ -294,7 +298,7 @@ func (c *Consumer) loop(ctx context.Context, cl *kgo.Client, done chan struct{})
 		c.ledger.mu.Unlock()
 		// Processed, then committed: a crash in between re-reads (at-least-once), as real
 		// consumers do; a clean stop never does.
-		for cl.CommitRecords(context.Background(), rs...) != nil {
+		for cl.CommitRecords(ctx, rs...) != nil && ctx.Err() == nil { // stopped: left uncommitted
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
