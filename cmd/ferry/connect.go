@@ -82,6 +82,25 @@ func (s *session) Close() {
 	}
 }
 
+// rehost takes over the embedded server when the ferry process that hosted it has ended
+// (a ferry status that started it, a ferry server stopped): this process starts it, with a
+// worker, and carries on. It reports whether the session changed.
+func (s *session) rehost(c *cli.Context) bool {
+	if !s.embedded || s.hostsWorker() || c.String("address") != "" {
+		return false
+	}
+	ns, err := connectEmbedded(c)
+	if err != nil || !ns.hostsWorker() {
+		if err == nil {
+			ns.Close()
+		}
+		return false
+	}
+	s.client.Close()
+	*s = *ns
+	return true
+}
+
 // hostsWorker says whether runs make progress while this process lives.
 func (s *session) hostsWorker() bool { return s.worker != nil }
 

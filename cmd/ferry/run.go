@@ -13,11 +13,13 @@ import (
 	"github.com/urfave/cli/v2"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/term"
 
+	"github.com/ferryhq/ferry/engine"
 	"github.com/ferryhq/ferry/workflows"
 )
 
@@ -214,25 +216,45 @@ func fetchStatus(ctx context.Context, cl client.Client, id string) (*workflows.S
 	if err != nil {
 		return &st, pend, nil
 	}
-	dc := converter.GetDefaultDataConverter()
 	for _, pa := range desc.GetPendingActivities() {
-		step, _, _ := strings.Cut(pa.GetActivityId(), "#")
-		ai := &activityInfo{Step: step, Attempt: pa.GetAttempt(), State: strings.ToLower(strings.TrimPrefix(pa.GetState().String(), "PENDING_ACTIVITY_STATE_"))}
-		if t := pa.GetLastHeartbeatTime(); t != nil {
-			ai.LastHeartbeat = t.AsTime()
+		ai := pending(pa)
+		pend[ai.Step] = ai
+	}
+	// A running mirror is a child workflow: its copy's heartbeat is the mirror step's progress.
+	for _, ss := range st.Steps {
+		child, _ := ss.Outputs["workflow"].(string)
+		if ss.Uses != engine.StepMirrorStart || child == "" || pend[ss.ID] != nil {
+			continue
 		}
-		if f := pa.GetLastFailure(); f != nil {
-			ai.LastFailure = f.GetMessage()
-		}
-		if d := pa.GetHeartbeatDetails(); d != nil && len(d.Payloads) > 0 {
-			var m map[string]any
-			if dc.FromPayload(d.Payloads[len(d.Payloads)-1], &m) == nil {
-				ai.Progress = m
+		if d, err := cl.DescribeWorkflowExecution(qctx, child, ""); err == nil {
+			for _, pa := range d.GetPendingActivities() {
+				ai := pending(pa)
+				ai.Step = ss.ID
+				pend[ss.ID] = ai
 			}
 		}
-		pend[step] = ai
 	}
 	return &st, pend, nil
+}
+
+// pending reads what the server knows of a running activity; its heartbeat details are the
+// step's progress.
+func pending(pa *workflowpb.PendingActivityInfo) *activityInfo {
+	step, _, _ := strings.Cut(pa.GetActivityId(), "#")
+	ai := &activityInfo{Step: step, Attempt: pa.GetAttempt(), State: strings.ToLower(strings.TrimPrefix(pa.GetState().String(), "PENDING_ACTIVITY_STATE_"))}
+	if t := pa.GetLastHeartbeatTime(); t != nil {
+		ai.LastHeartbeat = t.AsTime()
+	}
+	if f := pa.GetLastFailure(); f != nil {
+		ai.LastFailure = f.GetMessage()
+	}
+	if d := pa.GetHeartbeatDetails(); d != nil && len(d.Payloads) > 0 {
+		var m map[string]any
+		if converter.GetDefaultDataConverter().FromPayload(d.Payloads[len(d.Payloads)-1], &m) == nil {
+			ai.Progress = m
+		}
+	}
+	return ai
 }
 
 func update(ctx context.Context, cl client.Client, id, name string, args ...any) (any, error) {
@@ -284,6 +306,11 @@ func watch(c *cli.Context, s *session, id string) error {
 	defer tick.Stop()
 	for {
 		st, pend, err := fetchStatus(c.Context, s.client, id)
+		if err != nil && c.Context.Err() == nil && s.rehost(c) {
+			fmt.Println("the ferry process that hosted the embedded server has ended; this one hosts it now")
+			lines = 0
+			continue
+		}
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -257,5 +258,132 @@ func TestCLIDemo(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Fatalf("demo output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestCLIStatusShowsTheMirror: while a standby mirror runs, ferry status shows its progress
+// on the mirror step — records copied, lag, and the last group sync.
+func TestCLIStatusShowsTheMirror(t *testing.T) {
+	origin, target := kfakeCluster(t), kfakeCluster(t)
+	seedOrigin(t, origin)
+	c := newCLI(t)
+	file := filepath.Join(t.TempDir(), "standby.yaml")
+	src := fmt.Sprintf(`apiVersion: ferry.dev/v1alpha1
+kind: Runbook
+metadata: {name: standby}
+clusters:
+  origin: {bootstrap: ["%s"]}
+  target: {bootstrap: ["%s"]}
+replication: {origin: origin, target: target, topics: {include: [orders]}, groups: {include: [billing]}, syncGroups: 200ms}
+steps:
+  - {id: topics, uses: topics.sync}
+  - {id: mirror, uses: mirror.start}
+  - {id: keep, uses: approval, with: {message: "stop?"}}
+`, origin, target)
+	if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runner := c.cmd("run", "--id", "sb", file)
+	runOut := &lockedBuffer{}
+	runner.Stdout, runner.Stderr = runOut, runOut
+	if err := runner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer runner.Process.Kill()
+	// Only once ferry run hosts the embedded server: a ferry status started first would host
+	// it, and take it away when it ends.
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(runOut.String(), "waiting for approval") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the run never reached its gate:\n%s", runOut.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for {
+		out, code := c.run("status", "sb")
+		var line string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, " mirror ") {
+				line = l
+			}
+		}
+		if code == 0 && strings.Contains(line, "records=125") && strings.Contains(line, "lag=0") && strings.Contains(line, "groupSync=") {
+			t.Logf("%s", line)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never showed the mirror's progress:\n%s\nrun output:\n%s", out, runOut.String())
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if out, code := c.run("approve", "--step", "keep", "sb"); code != 0 {
+		t.Fatalf("approve: %d %s", code, out)
+	}
+	if err := runner.Wait(); err != nil {
+		t.Fatalf("run: %v\n%s", err, runOut.String())
+	}
+}
+
+// lockedBuffer collects a process's output while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestCLIRunOutlivesTheServerHost: ferry run watches a run served by a ferry server process;
+// that process is killed; ferry run starts the embedded server itself and the run completes.
+func TestCLIRunOutlivesTheServerHost(t *testing.T) {
+	c := newCLI(t)
+	file := filepath.Join(t.TempDir(), "gate.yaml")
+	if err := os.WriteFile(file, []byte(gateRunbook), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor := func(out *lockedBuffer, what string) {
+		t.Helper()
+		for deadline := time.Now().Add(60 * time.Second); !strings.Contains(out.String(), what); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in:\n%s", what, out.String())
+			}
+		}
+	}
+	host := c.cmd("server")
+	hostOut := &lockedBuffer{}
+	host.Stdout, host.Stderr = hostOut, hostOut
+	if err := host.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer host.Process.Kill()
+	waitFor(hostOut, "Ferry worker running")
+
+	runner := c.cmd("run", "--id", "outlive", file)
+	runOut := &lockedBuffer{}
+	runner.Stdout, runner.Stderr = runOut, runOut
+	if err := runner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer runner.Process.Kill()
+	waitFor(runOut, "waiting for approval")
+	if err := host.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = host.Wait()
+	waitFor(runOut, "this one hosts it now")
+	if out, code := c.run("approve", "--step", "cutover_gate", "--by", "ops", "outlive"); code != 0 {
+		t.Fatalf("approve: %d %s", code, out)
+	}
+	if err := runner.Wait(); err != nil || !strings.Contains(runOut.String(), "run outlive succeeded") {
+		t.Fatalf("ferry run: %v\n%s", err, runOut.String())
 	}
 }
