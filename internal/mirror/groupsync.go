@@ -31,16 +31,15 @@ type GroupSync struct {
 
 // GroupSyncResult is what one round did.
 type GroupSyncResult struct {
-	Groups    int      // groups whose positions moved
-	Moved     int      // partitions whose positions moved
-	Skipped   []string // groups left alone, and why
-	Uncopied  int      // partitions whose position is not copied yet
-	Committed map[string]kadm.Offsets
+	Groups   int      // groups whose positions moved
+	Moved    int      // partitions whose positions moved
+	Skipped  []string // groups left alone, and why
+	Uncopied int      // partitions whose position is not copied yet
 }
 
 // Once runs one round.
 func (g GroupSync) Once(ctx context.Context) (GroupSyncResult, error) {
-	res := GroupSyncResult{Committed: map[string]kadm.Offsets{}}
+	var res GroupSyncResult
 	rename := g.Rename
 	if rename == nil {
 		rename = func(t string) string { return t }
@@ -152,7 +151,6 @@ func (g GroupSync) Once(ctx context.Context) (GroupSyncResult, error) {
 		}
 		res.Groups++
 		res.Moved += len(cps)
-		res.Committed[name] = want
 		checkpoints = append(checkpoints, cps...)
 	}
 	if g.CheckpointTopic != "" {
