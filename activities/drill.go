@@ -89,21 +89,10 @@ func drillMeasure(ctx context.Context, in engine.StepInput) (engine.StepResult, 
 		report = append(report, worst)
 	}
 
-	sel := p.Groups
-	if sel == nil {
-		sel = &f.rep.Groups
-	}
-	listed, err := f.origin.ListGroups(ctx)
+	groups, err := f.groups(ctx, p.Groups)
 	if err != nil {
-		return engine.StepResult{}, fmt.Errorf("list origin groups: %w", err)
+		return engine.StepResult{}, err
 	}
-	var groups []string
-	for _, g := range listed.Groups() {
-		if sel.SelectGroup(g) {
-			groups = append(groups, g)
-		}
-	}
-	sort.Strings(groups)
 	fetched := f.origin.FetchManyOffsets(ctx, groups...)
 	if err := fetched.Error(); err != nil {
 		return engine.StepResult{}, fmt.Errorf("fetch origin group offsets: %w", err)

@@ -23,21 +23,10 @@ func groupsTranslate(ctx context.Context, in engine.StepInput) (engine.StepResul
 		return engine.StepResult{}, err
 	}
 	defer f.close()
-	sel := p.Groups
-	if sel == nil {
-		sel = &f.rep.Groups
-	}
-	listed, err := f.origin.ListGroups(ctx)
+	groups, err := f.groups(ctx, p.Groups)
 	if err != nil {
-		return engine.StepResult{}, fmt.Errorf("list origin groups: %w", err)
+		return engine.StepResult{}, err
 	}
-	var groups []string
-	for _, g := range listed.Groups() {
-		if sel.SelectGroup(g) {
-			groups = append(groups, g)
-		}
-	}
-	sort.Strings(groups)
 	if len(groups) == 0 {
 		return engine.StepResult{Outputs: map[string]any{"groups": 0, "partitions": 0, "offsets": []any{}, "checkpoints": 0}}, nil
 	}
@@ -167,6 +156,25 @@ func groupsTranslate(ctx context.Context, in engine.StepInput) (engine.StepResul
 		out["checkpointsSkipped"] = fmt.Sprintf("%v (allow the target principal to create and write %s, or set checkpoints: false)", err, f.rep.CheckpointTopic())
 	}
 	return engine.StepResult{Outputs: out}, nil
+}
+
+// groups lists the origin's groups that sel selects (the replication's groups when nil), sorted.
+func (f *flow) groups(ctx context.Context, sel *engine.Patterns) ([]string, error) {
+	if sel == nil {
+		sel = &f.rep.Groups
+	}
+	listed, err := f.origin.ListGroups(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list origin groups: %w", err)
+	}
+	var groups []string
+	for _, g := range listed.Groups() {
+		if sel.SelectGroup(g) {
+			groups = append(groups, g)
+		}
+	}
+	sort.Strings(groups)
+	return groups, nil
 }
 
 // translate maps an origin position to the target position of the same next record.

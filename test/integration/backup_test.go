@@ -119,25 +119,10 @@ func TestBackupAndRestore(t *testing.T) {
 
 	// The apps run on the new cluster: stop the producer, let the consumer drain, stop it.
 	time.Sleep(time.Second)
-	if _, err := producer.Scale(ctx, 0); err != nil {
-		t.Fatal(err)
+	n := stopApps(t, ctx, fresh.Addr, ledger, producer, consumer)
+	if n.Produced <= before.Produced {
+		t.Fatal("nothing was produced on the restored cluster")
 	}
-	fadm := kadm.NewClient(kclient(t, fresh.Addr))
-	for {
-		lag, err := fadm.Lag(ctx, "billing")
-		if err == nil && lag["billing"].Lag.Total() == 0 && ledger.Counts().Produced > before.Produced {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("billing did not drain on the restored cluster: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if _, err := consumer.Scale(ctx, 0); err != nil {
-		t.Fatal(err)
-	}
-	n := ledger.Counts()
-	t.Logf("after the restore: produced %d, processed %d, duplicates %d, lost %d", n.Produced, n.Consumed, n.Duplicates, n.Lost)
 	if n.Lost != 0 || n.Duplicates != 0 {
 		t.Fatalf("lost %d, processed twice %d", n.Lost, n.Duplicates)
 	}
@@ -165,6 +150,32 @@ func sandboxApps(t *testing.T, ctx context.Context, origin, target string) (*san
 		t.Cleanup(func() { _, _ = a.Scale(context.Background(), 0) })
 	}
 	return ledger, producer, consumer
+}
+
+// stopApps stops the producer, lets billing drain on the cluster at addr, stops billing, and
+// returns what the ledger counted.
+func stopApps(t *testing.T, ctx context.Context, addr string, ledger *sandbox.Ledger, producer *sandbox.Producer, consumer *sandbox.Consumer) sandbox.Counts {
+	t.Helper()
+	if _, err := producer.Scale(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(kclient(t, addr))
+	for {
+		lag, err := adm.Lag(ctx, "billing")
+		if err == nil && lag["billing"].Lag.Total() == 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("billing did not drain on %s: %v", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := consumer.Scale(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	n := ledger.Counts()
+	t.Logf("produced %d, processed %d, processed twice %d, lost %d", n.Produced, n.Consumed, n.Duplicates, n.Lost)
+	return n
 }
 
 // sampleRunbook compiles a runbook from runbooks/, after replacing old with new strings.

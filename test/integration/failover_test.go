@@ -55,24 +55,7 @@ func TestFailover(t *testing.T) {
 	}
 	// The apps work on Europe: stop the producer, let billing drain, count.
 	time.Sleep(500 * time.Millisecond)
-	if _, err := producer.Scale(ctx, 0); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		lag, err := sadm.Lag(ctx, "billing")
-		if err == nil && lag["billing"].Lag.Total() == 0 {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("billing did not drain on Europe: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if _, err := consumer.Scale(ctx, 0); err != nil {
-		t.Fatal(err)
-	}
-	n := ledger.Counts()
-	t.Logf("produced %d, processed %d, duplicates %d, lost %d", n.Produced, n.Consumed, n.Duplicates, n.Lost)
+	n := stopApps(t, ctx, standby.Addr, ledger, producer, consumer)
 	if n.Lost != 0 || n.Duplicates != 0 {
 		t.Fatalf("lost %d, processed twice %d", n.Lost, n.Duplicates)
 	}
@@ -117,25 +100,8 @@ func TestFailoverAfterPrimaryLoss(t *testing.T) {
 	}
 	// Europe is active: new orders are produced and processed there.
 	time.Sleep(time.Second)
-	if _, err := producer.Scale(ctx, 0); err != nil {
-		t.Fatal(err)
-	}
-	sadm := kadm.NewClient(kclient(t, standby.Addr))
-	for {
-		lag, err := sadm.Lag(ctx, "billing")
-		if err == nil && lag["billing"].Lag.Total() == 0 {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("billing did not drain on Europe: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if _, err := consumer.Scale(ctx, 0); err != nil {
-		t.Fatal(err)
-	}
-	n := ledger.Counts()
-	t.Logf("produced %d (%d before the loss), processed %d, processed twice %d, lost %d", n.Produced, before.Produced, n.Consumed, n.Duplicates, n.Lost)
+	n := stopApps(t, ctx, standby.Addr, ledger, producer, consumer)
+	t.Logf("%d produced before the loss", before.Produced)
 	if n.Produced <= before.Produced {
 		t.Fatal("nothing was produced on Europe after the failover")
 	}
