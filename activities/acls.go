@@ -8,25 +8,25 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/ferryhq/ferry/engine"
+	"github.com/ferryhq/ferry/runbook"
 )
 
-func init() {
-	register(engine.StepACLsSync, aclsSync)
+func (a *Activities) aclsSteps() map[string]Step {
+	return map[string]Step{runbook.StepACLsSync: a.aclsSync}
 }
 
 // aclsSync copies the origin's ACLs on replicated topics and groups to the target, with
 // principals mapped and topics renamed as the replication names them. Creating an ACL that
 // exists changes nothing, so running it twice is safe.
-func aclsSync(ctx context.Context, in engine.StepInput) (engine.StepResult, error) {
-	p, f, err := flowStep[engine.ACLsSyncParams](ctx, in)
+func (a *Activities) aclsSync(ctx context.Context, in runbook.StepInput) (runbook.StepResult, error) {
+	p, f, closeFn, err := flowStep[runbook.ACLsSyncParams](ctx, a, in)
 	if err != nil {
-		return engine.StepResult{}, err
+		return runbook.StepResult{}, err
 	}
-	defer f.close()
+	defer closeFn()
 	all := kadm.NewACLs().Topics().Groups().Allow().AllowHosts().Deny().DenyHosts().
 		Operations(kadm.OpAny).ResourcePatternType(kadm.ACLPatternAny)
-	described, err := f.origin.DescribeACLs(ctx, all)
+	described, err := f.Origin.DescribeACLs(ctx, all)
 	if err == nil {
 		for _, r := range described {
 			if r.Err != nil {
@@ -35,12 +35,12 @@ func aclsSync(ctx context.Context, in engine.StepInput) (engine.StepResult, erro
 		}
 	}
 	if err != nil {
-		return engine.StepResult{}, fmt.Errorf("describe ACLs on %s: %w", f.rep.Origin, err)
+		return runbook.StepResult{}, fmt.Errorf("describe ACLs on %s: %w", f.Rep.Origin, err)
 	}
 	var created []string
 	for _, r := range described {
 		for _, d := range r.Described {
-			b, line, ok := targetACL(f.rep, p.Principals, d)
+			b, line, ok := targetACL(f.Rep, p.Principals, d)
 			if !ok {
 				continue
 			}
@@ -48,7 +48,7 @@ func aclsSync(ctx context.Context, in engine.StepInput) (engine.StepResult, erro
 			if p.DryRun {
 				continue
 			}
-			res, err := f.target.CreateACLs(ctx, b)
+			res, err := f.Target.CreateACLs(ctx, b)
 			if err == nil {
 				for _, c := range res {
 					if c.Err != nil {
@@ -57,7 +57,7 @@ func aclsSync(ctx context.Context, in engine.StepInput) (engine.StepResult, erro
 				}
 			}
 			if err != nil {
-				return engine.StepResult{}, fmt.Errorf("create ACL %s on %s: %w", line, f.rep.Target, err)
+				return runbook.StepResult{}, fmt.Errorf("create ACL %s on %s: %w", line, f.Rep.Target, err)
 			}
 		}
 	}
@@ -66,12 +66,12 @@ func aclsSync(ctx context.Context, in engine.StepInput) (engine.StepResult, erro
 	for i, c := range created {
 		out[i] = c
 	}
-	return engine.StepResult{Outputs: map[string]any{"acls": out}}, nil
+	return runbook.StepResult{Outputs: map[string]any{"acls": out}}, nil
 }
 
 // targetACL builds the target's twin of an origin ACL, or reports that it is not one of
 // the replicated topics and groups.
-func targetACL(rep *engine.Replication, principals map[string]string, d kadm.DescribedACL) (*kadm.ACLBuilder, string, bool) {
+func targetACL(rep *runbook.Replication, principals map[string]string, d kadm.DescribedACL) (*kadm.ACLBuilder, string, bool) {
 	name := d.Name
 	literal := d.Pattern == kadm.ACLPatternLiteral && name != "*"
 	b := kadm.NewACLs().ResourcePatternType(d.Pattern).Operations(d.Operation)

@@ -12,7 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/ferryhq/ferry/engine"
+	"github.com/ferryhq/ferry/runbook"
 )
 
 func aclCluster(t *testing.T) (string, *kadm.Client) {
@@ -45,19 +45,20 @@ func TestACLsSync(t *testing.T) {
 	}
 	t.Setenv("KAFKA_USER", "admin")
 	t.Setenv("KAFKA_PASS", "admin-secret")
-	sasl := &engine.SASL{Mechanism: "PLAIN", Username: &engine.SecretRef{Env: "KAFKA_USER"}, Password: &engine.SecretRef{Env: "KAFKA_PASS"}}
-	in := engine.StepInput{StepID: "acls",
-		Replication: &engine.Replication{Origin: "na", Target: "eu", Topics: engine.Patterns{Include: []string{"orders"}}, Naming: "prefixed"},
-		Clusters: map[string]*engine.Cluster{
+	sasl := &runbook.SASL{Mechanism: "PLAIN", Username: &runbook.SecretRef{Env: "KAFKA_USER"}, Password: &runbook.SecretRef{Env: "KAFKA_PASS"}}
+	in := runbook.StepInput{StepID: "acls",
+		Replication: &runbook.Replication{Origin: "na", Target: "eu", Topics: runbook.Patterns{Include: []string{"orders"}}, Naming: "prefixed"},
+		Clusters: map[string]*runbook.Cluster{
 			"na": {Bootstrap: []string{origin}, SASL: sasl}, "eu": {Bootstrap: []string{target}, SASL: sasl},
 		},
 		With: map[string]any{"principals": map[string]any{"User:alice": "User:alice-eu"}},
 	}
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
-	env.RegisterActivity(aclsSync)
+	a := &Activities{}
+	env.RegisterActivity(a.aclsSync)
 	for range 2 { // a second run must change nothing
-		if _, err := env.ExecuteActivity(aclsSync, in); err != nil {
+		if _, err := env.ExecuteActivity(a.aclsSync, in); err != nil {
 			t.Fatal(err)
 		}
 	}

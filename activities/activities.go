@@ -1,57 +1,157 @@
-// Package activities holds every side effect a runbook step has. Each step type that is not
-// a control step registers an implementation here under its catalogue name; the worker
-// registers them all as Temporal activities. Implementations are idempotent: Temporal may
-// run an attempt again after a worker crash.
+// Package activities holds every side effect a runbook step has. One Activities value,
+// built by the worker with its dependencies, implements each activity step type under its
+// catalogue name and the mirror workflow's engine activities. Implementations are thin (decode
+// the parameters, call an internal package, return outputs) and idempotent: Temporal may run
+// an attempt again after a worker crash.
 package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/worker"
 
-	"github.com/ferryhq/ferry/engine"
+	"github.com/ferryhq/ferry/internal/contract"
+	"github.com/ferryhq/ferry/internal/flow"
+	"github.com/ferryhq/ferry/internal/kafka"
+	"github.com/ferryhq/ferry/internal/kube"
+	"github.com/ferryhq/ferry/runbook"
 )
 
+// Activities are the step implementations; the fields are what they need from the world.
+type Activities struct {
+	// Kube connects to a Kubernetes cluster by kubeconfig context ("": the current one, or
+	// in-cluster); kube.Connect when nil.
+	Kube func(contextName string) (*kube.Client, error)
+	// Sandboxes finds ferry sandbox clusters and the sandbox apps' control endpoint by name;
+	// nil where no sandbox runs (a cluster or app of kind sandbox then fails).
+	Sandboxes interface {
+		Address(name string) (string, error)
+	}
+	// Now is the clock drills measure the RPO by; time.Now when nil.
+	Now func() time.Time
+}
+
 // Step is the implementation of one step type.
-type Step func(ctx context.Context, in engine.StepInput) (engine.StepResult, error)
+type Step func(ctx context.Context, in runbook.StepInput) (runbook.StepResult, error)
 
-var registry = map[string]Step{}
-
-// register adds an implementation; the name must be in the engine's catalogue.
-func register(name string, fn Step) {
-	if _, ok := engine.Lookup(name); !ok {
-		panic(fmt.Sprintf("activities: step type %q is not in the catalogue", name))
+// Steps returns every step implementation by step type, each file's family together.
+func (a *Activities) Steps() map[string]Step {
+	all := map[string]Step{}
+	for _, family := range []map[string]Step{
+		a.kafkaSteps(), a.topicsSteps(), a.mirrorSteps(), a.groupsSteps(), a.verifySteps(),
+		a.aclsSteps(), a.drillSteps(), a.appsSteps(), a.kubeSteps(), a.secretsSteps(), a.notifySteps(),
+	} {
+		maps.Copy(all, family)
 	}
-	if _, dup := registry[name]; dup {
-		panic(fmt.Sprintf("activities: step type %q implemented twice", name))
-	}
-	registry[name] = fn
+	return all
 }
 
-// Implemented lists the step types with an implementation, sorted.
-func Implemented() []string {
-	names := make([]string, 0, len(registry))
-	for n := range registry {
-		names = append(names, n)
+// Register registers every step implementation, each checked against the catalogue, and the
+// mirror workflow's engine activities on a worker. extra are step types of tests.
+func (a *Activities) Register(w worker.ActivityRegistry, extra map[string]Step) {
+	steps := a.Steps()
+	for _, name := range slices.Sorted(maps.Keys(steps)) {
+		w.RegisterActivityWithOptions(declared(name, steps[name]), activity.RegisterOptions{Name: name})
 	}
-	sort.Strings(names)
-	return names
-}
-
-// Register registers every step implementation on a worker. Extra implementations (tests
-// add their own step types) are registered after the built-in ones.
-func Register(w worker.ActivityRegistry, extra map[string]Step) {
-	for _, name := range Implemented() {
-		w.RegisterActivityWithOptions(registry[name], activity.RegisterOptions{Name: name})
-	}
-	w.RegisterActivityWithOptions(MirrorRun, activity.RegisterOptions{Name: MirrorRunActivity})
-	w.RegisterActivityWithOptions(MirrorDeploy, activity.RegisterOptions{Name: MirrorDeployActivity})
-	w.RegisterActivityWithOptions(MirrorWatch, activity.RegisterOptions{Name: MirrorWatchActivity})
-	w.RegisterActivityWithOptions(MirrorRemove, activity.RegisterOptions{Name: MirrorRemoveActivity})
+	a.registerMirror(w)
 	for name, fn := range extra {
 		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+	}
+}
+
+// declared holds a step to its catalogue entry: an output the catalogue does not declare is
+// a Ferry bug (runbooks could not read it, ferry steps would not document it), so the step
+// fails saying so rather than returning it.
+func declared(name string, fn Step) Step {
+	t, ok := runbook.Lookup(name)
+	if !ok || t.Control {
+		panic(fmt.Sprintf("activities: step type %q is not an activity step of the catalogue", name))
+	}
+	return func(ctx context.Context, in runbook.StepInput) (runbook.StepResult, error) {
+		res, err := fn(ctx, in)
+		for k := range res.Outputs {
+			if !slices.ContainsFunc(t.Outputs, func(o runbook.Output) bool { return o.Name == k }) {
+				return res, fmt.Errorf("ferry bug: step type %s returned output %q, which its catalogue entry does not declare", name, k)
+			}
+		}
+		return res, err
+	}
+}
+
+func (a *Activities) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// dialer connects to the runbook's Kafka clusters with this worker's secrets and sandboxes.
+func (a *Activities) dialer() kafka.Dialer {
+	d := kafka.Dialer{Secrets: a.resolveSecret}
+	if a.Sandboxes != nil {
+		d.Sandbox = a.Sandboxes.Address
+	}
+	return d
+}
+
+// badInput fails a step at once: retrying cannot fix a wrong address, credential or parameter.
+func badInput(format string, args ...any) error { return contract.BadInput.Fail(format, args...) }
+
+// permanent turns failures a person must act on into non-retryable ones; others stay retryable.
+func permanent(err error) error {
+	var ae *flow.ActionError
+	if errors.As(err, &ae) {
+		return badInput("%s", ae.Msg)
+	}
+	return err
+}
+
+func decode[T any](in runbook.StepInput) (T, error) {
+	var p T
+	if err := runbook.DecodeWith(in.With, &p); err != nil {
+		return p, badInput("%s: parameters: %v", in.StepID, err)
+	}
+	return p, nil
+}
+
+// result is a step's outputs, without an undo record.
+func result(outputs map[string]any) (runbook.StepResult, error) {
+	return runbook.StepResult{Outputs: outputs}, nil
+}
+
+// list turns strings into an output list (never null).
+func list(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+// poll calls check every interval until it reports done, heartbeating its message.
+func poll(ctx context.Context, interval time.Duration, check func() (bool, string, error)) (string, error) {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	for {
+		done, msg, err := check()
+		if err != nil {
+			return msg, err
+		}
+		activity.RecordHeartbeat(ctx, map[string]any{"status": msg})
+		if done {
+			return msg, nil
+		}
+		select {
+		case <-ctx.Done():
+			return msg, fmt.Errorf("%w (last seen: %s)", ctx.Err(), msg)
+		case <-time.After(interval):
+		}
 	}
 }

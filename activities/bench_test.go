@@ -11,8 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/ferryhq/ferry/engine"
 	"github.com/ferryhq/ferry/internal/mirror"
+	"github.com/ferryhq/ferry/runbook"
 )
 
 // BenchmarkGroupsTranslate moves 2,000 groups x 100 partitions (goal: under 10 s) through
@@ -53,7 +53,7 @@ func BenchmarkGroupsTranslate(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	rep := &engine.Replication{Origin: "origin", Target: "target"}
+	rep := &runbook.Replication{Origin: "origin", Target: "target"}
 	mctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
@@ -72,16 +72,17 @@ func BenchmarkGroupsTranslate(b *testing.B) {
 	}
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
-	env.RegisterActivity(groupsTranslate)
-	in := engine.StepInput{StepID: "translate", Replication: rep, Clusters: map[string]*engine.Cluster{
+	a := &Activities{}
+	env.RegisterActivity(a.groupsTranslate)
+	in := runbook.StepInput{StepID: "translate", Replication: rep, Clusters: map[string]*runbook.Cluster{
 		"origin": {Bootstrap: []string{origin}}, "target": {Bootstrap: []string{target}},
 	}, With: map[string]any{"force": true}}
 	for b.Loop() {
-		v, err := env.ExecuteActivity(groupsTranslate, in)
+		v, err := env.ExecuteActivity(a.groupsTranslate, in)
 		if err != nil {
 			b.Fatal(err)
 		}
-		var res engine.StepResult
+		var res runbook.StepResult
 		if err := v.Get(&res); err != nil {
 			b.Fatal(err)
 		}

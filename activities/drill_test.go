@@ -11,8 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/ferryhq/ferry/engine"
 	"github.com/ferryhq/ferry/internal/mirror"
+	"github.com/ferryhq/ferry/runbook"
 )
 
 // A drill on a standby that is a minute behind, with one group lagging and one position
@@ -81,18 +81,19 @@ func TestDrillMeasure(t *testing.T) {
 	commit(oadm, kadm.Offset{Topic: "orders", Partition: 0, At: 40}, kadm.Offset{Topic: "orders", Partition: 1, At: 50})
 	commit(tadm, kadm.Offset{Topic: "orders", Partition: 0, At: 30}) // 10 behind; partition 1 has none
 
-	in := engine.StepInput{StepID: "drill",
-		Replication: &engine.Replication{Origin: "na", Target: "eu", Topics: engine.Patterns{Include: []string{"orders"}}, Groups: engine.Patterns{Include: []string{"billing"}}},
-		Clusters:    map[string]*engine.Cluster{"na": {Bootstrap: []string{origin}}, "eu": {Bootstrap: []string{target}}},
+	in := runbook.StepInput{StepID: "drill",
+		Replication: &runbook.Replication{Origin: "na", Target: "eu", Topics: runbook.Patterns{Include: []string{"orders"}}, Groups: runbook.Patterns{Include: []string{"billing"}}},
+		Clusters:    map[string]*runbook.Cluster{"na": {Bootstrap: []string{origin}}, "eu": {Bootstrap: []string{target}}},
 	}
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
-	env.RegisterActivity(drillMeasure)
-	v, err := env.ExecuteActivity(drillMeasure, in)
+	a := &Activities{}
+	env.RegisterActivity(a.drillMeasure)
+	v, err := env.ExecuteActivity(a.drillMeasure, in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res engine.StepResult
+	var res runbook.StepResult
 	if err := v.Get(&res); err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +115,7 @@ func TestDrillMeasure(t *testing.T) {
 	}
 
 	in.With = map[string]any{"maxRPO": "10s"}
-	if _, err := env.ExecuteActivity(drillMeasure, in); err == nil || !strings.Contains(err.Error(), "is over maxRPO 10s") {
+	if _, err := env.ExecuteActivity(a.drillMeasure, in); err == nil || !strings.Contains(err.Error(), "is over maxRPO 10s") {
 		t.Fatalf("maxRPO 10s: %v", err)
 	}
 }

@@ -12,8 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/ferryhq/ferry/engine"
 	"github.com/ferryhq/ferry/internal/mirror"
+	"github.com/ferryhq/ferry/runbook"
 )
 
 // A target principal allowed to move its groups but not to write MirrorMaker 2 checkpoints
@@ -78,21 +78,22 @@ func TestTranslateWithoutCheckpointRights(t *testing.T) {
 	t.Setenv("ADMIN_PASS", "admin-secret")
 	t.Setenv("CUTOVER_USER", "cutover")
 	t.Setenv("CUTOVER_PASS", "cutover-secret")
-	in := engine.StepInput{StepID: "translate",
-		Replication: &engine.Replication{Origin: "na", Target: "eu", Topics: engine.Patterns{Include: []string{"orders"}}, Groups: engine.Patterns{Include: []string{"billing"}}},
-		Clusters: map[string]*engine.Cluster{
-			"na": {Bootstrap: []string{origin}, SASL: &engine.SASL{Mechanism: "PLAIN", Username: &engine.SecretRef{Env: "ADMIN_USER"}, Password: &engine.SecretRef{Env: "ADMIN_PASS"}}},
-			"eu": {Bootstrap: []string{target}, SASL: &engine.SASL{Mechanism: "SCRAM-SHA-256", Username: &engine.SecretRef{Env: "CUTOVER_USER"}, Password: &engine.SecretRef{Env: "CUTOVER_PASS"}}},
+	in := runbook.StepInput{StepID: "translate",
+		Replication: &runbook.Replication{Origin: "na", Target: "eu", Topics: runbook.Patterns{Include: []string{"orders"}}, Groups: runbook.Patterns{Include: []string{"billing"}}},
+		Clusters: map[string]*runbook.Cluster{
+			"na": {Bootstrap: []string{origin}, SASL: &runbook.SASL{Mechanism: "PLAIN", Username: &runbook.SecretRef{Env: "ADMIN_USER"}, Password: &runbook.SecretRef{Env: "ADMIN_PASS"}}},
+			"eu": {Bootstrap: []string{target}, SASL: &runbook.SASL{Mechanism: "SCRAM-SHA-256", Username: &runbook.SecretRef{Env: "CUTOVER_USER"}, Password: &runbook.SecretRef{Env: "CUTOVER_PASS"}}},
 		},
 	}
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
-	env.RegisterActivity(groupsTranslate)
-	v, err := env.ExecuteActivity(groupsTranslate, in)
+	a := &Activities{}
+	env.RegisterActivity(a.groupsTranslate)
+	v, err := env.ExecuteActivity(a.groupsTranslate, in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res engine.StepResult
+	var res runbook.StepResult
 	if err := v.Get(&res); err != nil {
 		t.Fatal(err)
 	}

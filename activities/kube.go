@@ -5,20 +5,15 @@ import (
 	"fmt"
 	"time"
 
-	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/temporal"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/ferryhq/ferry/engine"
+	"github.com/ferryhq/ferry/internal/contract"
 	"github.com/ferryhq/ferry/internal/kube"
+	"github.com/ferryhq/ferry/runbook"
 )
 
-func init() {
-	register(engine.StepKubeApply, kubeApply)
-	register(engine.StepKubeDelete, kubeDelete)
-	register(engine.StepKubeWait, kubeWait)
-	register(engine.StepSecretsCopy, secretsCopy)
-	register(engine.StepAppsWait, appsWait)
+func (a *Activities) kubeSteps() map[string]Step {
+	return map[string]Step{runbook.StepKubeApply: a.kubeApply, runbook.StepKubeDelete: a.kubeDelete, runbook.StepKubeWait: a.kubeWait}
 }
 
 // kubeErr marks errors that retrying cannot fix (RBAC denials, invalid objects, absent
@@ -28,43 +23,25 @@ func kubeErr(err error) error {
 		return nil
 	}
 	if kube.Permanent(err) {
-		typ := "Kubernetes"
+		f := contract.Kubernetes
 		if kube.Denied(err) {
-			typ = "KubernetesForbidden"
+			f = contract.KubernetesForbidden
 		}
-		return temporal.NewNonRetryableApplicationError(err.Error(), typ, nil)
+		return f.Fail("%s", err.Error())
 	}
 	return err
 }
 
-func kubeClient(contextName string) (*kube.Client, error) {
-	c, err := kube.Connect(contextName)
+func (a *Activities) kubeClient(contextName string) (*kube.Client, error) {
+	connect := a.Kube
+	if connect == nil {
+		connect = kube.Connect
+	}
+	c, err := connect(contextName)
 	if err != nil {
 		return nil, badInput("%v", err)
 	}
 	return c, nil
-}
-
-// poll calls check every interval until it reports done, heartbeating its message.
-func poll(ctx context.Context, interval time.Duration, check func() (bool, string, error)) (string, error) {
-	if interval <= 0 {
-		interval = time.Second
-	}
-	for {
-		done, msg, err := check()
-		if err != nil {
-			return msg, err
-		}
-		activity.RecordHeartbeat(ctx, map[string]any{"status": msg})
-		if done {
-			return msg, nil
-		}
-		select {
-		case <-ctx.Done():
-			return msg, fmt.Errorf("%w (last seen: %s)", ctx.Err(), msg)
-		case <-time.After(interval):
-		}
-	}
 }
 
 // objectsOf collects the objects of a manifest and an inline list.
@@ -90,18 +67,18 @@ func objectsOf(manifest string, inline []any) ([]*unstructured.Unstructured, err
 	return objs, nil
 }
 
-func kubeApply(ctx context.Context, in engine.StepInput) (engine.StepResult, error) {
-	p, err := decode[engine.KubeApplyParams](in)
+func (a *Activities) kubeApply(ctx context.Context, in runbook.StepInput) (runbook.StepResult, error) {
+	p, err := decode[runbook.KubeApplyParams](in)
 	if err != nil {
-		return engine.StepResult{}, err
+		return runbook.StepResult{}, err
 	}
 	objs, err := objectsOf(p.Manifest, p.Objects)
 	if err != nil {
-		return engine.StepResult{}, err
+		return runbook.StepResult{}, err
 	}
-	c, err := kubeClient(p.Context)
+	c, err := a.kubeClient(p.Context)
 	if err != nil {
-		return engine.StepResult{}, err
+		return runbook.StepResult{}, err
 	}
 	var applied []string
 	for _, o := range objs {
@@ -110,17 +87,17 @@ func kubeApply(ctx context.Context, in engine.StepInput) (engine.StepResult, err
 		}
 		out, err := c.Apply(ctx, o, p.Force)
 		if err != nil {
-			return engine.StepResult{}, kubeErr(err)
+			return runbook.StepResult{}, kubeErr(err)
 		}
 		applied = append(applied, kube.RefOf(out).String())
 	}
-	return engine.StepResult{Outputs: map[string]any{"applied": applied}}, nil
+	return runbook.StepResult{Outputs: map[string]any{"applied": applied}}, nil
 }
 
-func kubeDelete(ctx context.Context, in engine.StepInput) (engine.StepResult, error) {
-	p, err := decode[engine.KubeDeleteParams](in)
+func (a *Activities) kubeDelete(ctx context.Context, in runbook.StepInput) (runbook.StepResult, error) {
+	p, err := decode[runbook.KubeDeleteParams](in)
 	if err != nil {
-		return engine.StepResult{}, err
+		return runbook.StepResult{}, err
 	}
 	var refs []kube.Ref
 	for _, o := range p.Objects {
@@ -129,24 +106,24 @@ func kubeDelete(ctx context.Context, in engine.StepInput) (engine.StepResult, er
 	if p.Manifest != "" {
 		objs, err := objectsOf(p.Manifest, nil)
 		if err != nil {
-			return engine.StepResult{}, err
+			return runbook.StepResult{}, err
 		}
 		for _, o := range objs {
 			refs = append(refs, kube.RefOf(o))
 		}
 	}
 	if len(refs) == 0 {
-		return engine.StepResult{}, badInput("nothing to delete: set objects or manifest")
+		return runbook.StepResult{}, badInput("nothing to delete: set objects or manifest")
 	}
-	c, err := kubeClient(p.Context)
+	c, err := a.kubeClient(p.Context)
 	if err != nil {
-		return engine.StepResult{}, err
+		return runbook.StepResult{}, err
 	}
 	deleted := []string{}
 	for _, r := range refs {
 		existed, err := c.Delete(ctx, r)
 		if err != nil {
-			return engine.StepResult{}, kubeErr(err)
+			return runbook.StepResult{}, kubeErr(err)
 		}
 		if existed {
 			deleted = append(deleted, r.String())
@@ -164,28 +141,28 @@ func kubeDelete(ctx context.Context, in engine.StepInput) (engine.StepResult, er
 				}
 				return true, r.String() + " gone", nil
 			}); err != nil {
-				return engine.StepResult{}, err
+				return runbook.StepResult{}, err
 			}
 		}
 	}
-	return engine.StepResult{Outputs: map[string]any{"deleted": deleted}}, nil
+	return runbook.StepResult{Outputs: map[string]any{"deleted": deleted}}, nil
 }
 
-func kubeWait(ctx context.Context, in engine.StepInput) (engine.StepResult, error) {
-	p, err := decode[engine.KubeWaitParams](in)
+func (a *Activities) kubeWait(ctx context.Context, in runbook.StepInput) (runbook.StepResult, error) {
+	p, err := decode[runbook.KubeWaitParams](in)
 	if err != nil {
-		return engine.StepResult{}, err
+		return runbook.StepResult{}, err
 	}
 	if p.JSONPath != "" && p.Condition != "" {
-		return engine.StepResult{}, badInput("set condition or jsonPath, not both")
+		return runbook.StepResult{}, badInput("set condition or jsonPath, not both")
 	}
 	cond := p.Condition
 	if cond == "" && p.JSONPath == "" {
 		cond = "Ready"
 	}
-	c, err := kubeClient(p.Context)
+	c, err := a.kubeClient(p.Context)
 	if err != nil {
-		return engine.StepResult{}, err
+		return runbook.StepResult{}, err
 	}
 	o := p.Object
 	ref := kube.Ref{APIVersion: o.APIVersion, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name}
@@ -211,9 +188,9 @@ func kubeWait(ctx context.Context, in engine.StepInput) (engine.StepResult, erro
 		return v == p.Value, fmt.Sprintf("%s %s = %q (want %q)", ref, p.JSONPath, v, p.Value), nil
 	})
 	if err != nil {
-		return engine.StepResult{}, err
+		return runbook.StepResult{}, err
 	}
-	return engine.StepResult{Outputs: map[string]any{"value": value}}, nil
+	return runbook.StepResult{Outputs: map[string]any{"value": value}}, nil
 }
 
 func orDash(s string) string {
@@ -221,26 +198,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-func secretsCopy(ctx context.Context, in engine.StepInput) (engine.StepResult, error) {
-	p, err := decode[engine.SecretsCopyParams](in)
-	if err != nil {
-		return engine.StepResult{}, err
-	}
-	from, err := kubeClient(p.From.Context)
-	if err != nil {
-		return engine.StepResult{}, err
-	}
-	to, err := kubeClient(p.To.Context)
-	if err != nil {
-		return engine.StepResult{}, err
-	}
-	keys, err := kube.CopySecret(ctx,
-		kube.SecretPlace{Client: from, Namespace: p.From.Namespace, Name: p.From.Name},
-		kube.SecretPlace{Client: to, Namespace: p.To.Namespace, Name: p.To.Name}, p.Keys, p.Labels)
-	if err != nil {
-		return engine.StepResult{}, kubeErr(err)
-	}
-	return engine.StepResult{Outputs: map[string]any{"keys": keys}}, nil
 }

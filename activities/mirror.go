@@ -2,97 +2,89 @@ package activities
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"strings"
-	"sync/atomic"
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/worker"
 
-	"github.com/ferryhq/ferry/engine"
-	"github.com/ferryhq/ferry/internal/kafka"
-	"github.com/ferryhq/ferry/internal/mirror"
+	"github.com/ferryhq/ferry/internal/contract"
+	"github.com/ferryhq/ferry/runbook"
 )
 
-// MirrorRunActivity is the long-running copy of the builtin engine. It heartbeats its
-// progress and, restarted after a crash, continues from what the target holds.
-const MirrorRunActivity = "mirror.run"
-
-// MirrorRun copies until cancelled (by mirror.stop or the end of the run).
-func MirrorRun(ctx context.Context, spec engine.MirrorSpec) error {
-	rep := spec.Replication
-	origin, err := kafka.Options(ctx, rep.Origin, spec.Clusters[rep.Origin], ResolveSecret)
-	if err != nil {
-		return badInput("%v", err)
-	}
-	target, err := kafka.Options(ctx, rep.Target, spec.Clusters[rep.Target], ResolveSecret)
-	if err != nil {
-		return badInput("%v", err)
-	}
-	activity.RecordHeartbeat(ctx, map[string]any{"phase": "starting"})
-	var groups atomic.Pointer[string] // the last group sync, shown with the mirror's progress
-	if every := rep.SyncGroups.D(); every > 0 {
-		gs := mirror.GroupSync{Origin: origin, Target: target, Groups: rep.Groups.SelectGroup, Topics: rep.Topics.Select,
-			Rename: rep.TargetTopic, SyncTopic: rep.SyncTopic(), CheckpointTopic: rep.CheckpointTopic()}
-		gctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		defer func() { cancel(); <-done }()
-		go func() {
-			defer close(done)
-			syncGroups(gctx, gs, every, &groups)
-		}()
-	}
-	err = mirror.Run(ctx, mirror.Config{
-		Origin: origin, Target: target,
-		Select:    rep.Topics.Select,
-		Rename:    rep.TargetTopic,
-		SyncTopic: rep.SyncTopic(),
-		Heartbeat: &mirror.Heartbeat{Source: rep.OriginAlias(), Target: rep.Target},
-		Progress: func(p mirror.Progress) {
-			behind := make([]string, len(p.Behind))
-			for i, b := range p.Behind {
-				behind[i] = b.String()
-			}
-			hb := map[string]any{"records": p.Records, "bytes": p.Bytes, "partitions": p.Partitions, "lag": p.TotalLag, "behind": behind}
-			if g := groups.Load(); g != nil {
-				hb["groupSync"] = *g
-			}
-			activity.RecordHeartbeat(ctx, hb)
-		},
-	})
-	if errors.Is(err, mirror.ErrSyncTopicCompacted) {
-		return badInput("%v", err) // retrying cannot help: someone must change the topic
-	}
-	return err
+// mirrorBackend is one replication engine as Ferry runs it. The mirror workflow deploys it
+// (MirrorMaker 2 engines), supervises watch until the run stops it, then removes it; lag and
+// translation are measured in Kafka whatever the engine.
+type mirrorBackend interface {
+	// deploy starts the engine and returns once it copies; outputs go to mirror.start.
+	deploy(ctx context.Context, a *Activities, spec runbook.MirrorSpec) (map[string]any, error)
+	// watch runs or watches the engine, heartbeating its state, until ctx ends.
+	watch(ctx context.Context, a *Activities, spec runbook.MirrorSpec) error
+	// remove takes the engine down; an engine already gone is fine.
+	remove(ctx context.Context, a *Activities, spec runbook.MirrorSpec) error
+	// exactSyncs reports whether the engine writes an offset sync at its first record and at
+	// every gap, so its offset map alone translates exactly.
+	exactSyncs() bool
 }
 
-// syncGroups runs a group sync round every interval until ctx ends. A failed round is
-// reported and retried next time: the copy goes on regardless.
-func syncGroups(ctx context.Context, gs mirror.GroupSync, every time.Duration, last *atomic.Pointer[string]) {
-	log := activity.GetLogger(ctx)
-	t := time.NewTicker(every)
-	defer t.Stop()
+// backends are the replication engines by name: an engine is a file with its backend and a
+// line here.
+var backends = map[runbook.Engine]mirrorBackend{
+	runbook.EngineBuiltin: builtinMirror{},
+	runbook.EngineConnect: connectMirror{},
+	runbook.EngineStrimzi: strimziMirror{},
+}
+
+func backendOf(e runbook.Engine) mirrorBackend { return backends[e.Or()] }
+
+func (a *Activities) mirrorSteps() map[string]Step {
+	return map[string]Step{runbook.StepMirrorWait: a.mirrorWait}
+}
+
+// registerMirror registers the mirror workflow's activities, each for every engine.
+// mirror.run is the builtin engine's name for watch, kept for recorded runs.
+func (a *Activities) registerMirror(w worker.ActivityRegistry) {
+	w.RegisterActivityWithOptions(a.mirrorDeploy, activity.RegisterOptions{Name: contract.ActivityMirrorDeploy})
+	w.RegisterActivityWithOptions(a.mirrorWatch, activity.RegisterOptions{Name: contract.ActivityMirrorWatch})
+	w.RegisterActivityWithOptions(a.mirrorWatch, activity.RegisterOptions{Name: contract.ActivityMirrorRun})
+	w.RegisterActivityWithOptions(a.mirrorRemove, activity.RegisterOptions{Name: contract.ActivityMirrorRemove})
+}
+
+func (a *Activities) mirrorDeploy(ctx context.Context, spec runbook.MirrorSpec) (map[string]any, error) {
+	return backendOf(spec.Replication.Engine).deploy(ctx, a, spec)
+}
+
+func (a *Activities) mirrorWatch(ctx context.Context, spec runbook.MirrorSpec) error {
+	return backendOf(spec.Replication.Engine).watch(ctx, a, spec)
+}
+
+func (a *Activities) mirrorRemove(ctx context.Context, spec runbook.MirrorSpec) error {
+	return backendOf(spec.Replication.Engine).remove(ctx, a, spec)
+}
+
+// mirrorWait waits until the mirror has copied everything but maxLag records.
+func (a *Activities) mirrorWait(ctx context.Context, in runbook.StepInput) (runbook.StepResult, error) {
+	p, f, closeFn, err := flowStep[runbook.MirrorWaitParams](ctx, a, in)
+	if err != nil {
+		return runbook.StepResult{}, err
+	}
+	defer closeFn()
+	interval := p.Interval.D()
+	if interval <= 0 {
+		interval = time.Second
+	}
 	for {
+		total, _, err := f.Lag(ctx)
+		if err != nil {
+			return runbook.StepResult{}, err
+		}
+		activity.RecordHeartbeat(ctx, map[string]any{"lag": total, "maxLag": p.MaxLag})
+		if total <= int64(p.MaxLag) {
+			return result(map[string]any{"lag": total})
+		}
 		select {
 		case <-ctx.Done():
-			return
-		case <-t.C:
+			return runbook.StepResult{}, ctx.Err()
+		case <-time.After(interval):
 		}
-		res, err := gs.Once(ctx)
-		var msg string
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			msg = fmt.Sprintf("%s: failed: %v", time.Now().UTC().Format(time.RFC3339), err)
-			log.Warn("group sync failed", "error", err)
-		default:
-			msg = fmt.Sprintf("%s: %d partitions of %d groups moved, %d not copied yet", time.Now().UTC().Format(time.RFC3339), res.Moved, res.Groups, res.Uncopied)
-			if len(res.Skipped) > 0 {
-				msg += "; skipped " + strings.Join(res.Skipped, ", ")
-			}
-		}
-		last.Store(&msg)
 	}
 }

@@ -6,34 +6,37 @@ import (
 	"os"
 	"strings"
 
-	"go.temporal.io/sdk/temporal"
-
-	"github.com/ferryhq/ferry/engine"
+	"github.com/ferryhq/ferry/internal/contract"
 	"github.com/ferryhq/ferry/internal/kube"
+	"github.com/ferryhq/ferry/runbook"
 )
 
-// ResolveSecret reads a secret on the worker. Errors name the reference, never the value.
-func ResolveSecret(ctx context.Context, ref *engine.SecretRef) (string, error) {
+func (a *Activities) secretsSteps() map[string]Step {
+	return map[string]Step{runbook.StepSecretsCopy: a.secretsCopy}
+}
+
+// resolveSecret reads a secret on the worker. Errors name the reference, never the value.
+func (a *Activities) resolveSecret(ctx context.Context, ref *runbook.SecretRef) (string, error) {
 	switch {
 	case ref == nil:
 		return "", nil
 	case ref.Env != "":
 		v, ok := os.LookupEnv(ref.Env)
 		if !ok {
-			return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("secret env:%s is not set on the worker", ref.Env), "SecretMissing", nil)
+			return "", contract.SecretMissing.Fail("secret env:%s is not set on the worker", ref.Env)
 		}
 		return v, nil
 	case ref.File != "":
 		b, err := os.ReadFile(ref.File)
 		if err != nil {
-			return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("secret file:%s: %v", ref.File, err), "SecretMissing", nil)
+			return "", contract.SecretMissing.Fail("secret file:%s: %v", ref.File, err)
 		}
 		return strings.TrimRight(string(b), "\r\n"), nil
 	case ref.Secret != nil:
 		k := ref.Secret
-		c, err := kube.Connect(k.Context)
+		c, err := a.kubeClient(k.Context)
 		if err != nil {
-			return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("secret %s: %v", ref.Describe(), err), "SecretMissing", nil)
+			return "", contract.SecretMissing.Fail("secret %s: %v", ref.Describe(), err)
 		}
 		v, err := c.SecretValue(ctx, k.Namespace, k.Name, k.Key)
 		if err != nil {
@@ -41,5 +44,27 @@ func ResolveSecret(ctx context.Context, ref *engine.SecretRef) (string, error) {
 		}
 		return v, nil
 	}
-	return "", temporal.NewNonRetryableApplicationError("empty secret reference", "SecretMissing", nil)
+	return "", contract.SecretMissing.Fail("empty secret reference")
+}
+
+func (a *Activities) secretsCopy(ctx context.Context, in runbook.StepInput) (runbook.StepResult, error) {
+	p, err := decode[runbook.SecretsCopyParams](in)
+	if err != nil {
+		return runbook.StepResult{}, err
+	}
+	from, err := a.kubeClient(p.From.Context)
+	if err != nil {
+		return runbook.StepResult{}, err
+	}
+	to, err := a.kubeClient(p.To.Context)
+	if err != nil {
+		return runbook.StepResult{}, err
+	}
+	keys, err := kube.CopySecret(ctx,
+		kube.SecretPlace{Client: from, Namespace: p.From.Namespace, Name: p.From.Name},
+		kube.SecretPlace{Client: to, Namespace: p.To.Namespace, Name: p.To.Name}, p.Keys, p.Labels)
+	if err != nil {
+		return runbook.StepResult{}, kubeErr(err)
+	}
+	return runbook.StepResult{Outputs: map[string]any{"keys": keys}}, nil
 }

@@ -6,29 +6,25 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/ferryhq/ferry/engine"
+	"github.com/ferryhq/ferry/internal/contract"
+	"github.com/ferryhq/ferry/runbook"
 )
 
 // Names of the mirror workflow and what it listens to.
 const (
 	MirrorWorkflowName = "ferry.Mirror"
 	SignalMirrorStop   = "stop"
-	mirrorRunActivity  = "mirror.run"
-	// The MirrorMaker 2 engines' activities (package activities).
-	mirrorDeployActivity = "mirror.deploy"
-	mirrorWatchActivity  = "mirror.watch"
-	mirrorRemoveActivity = "mirror.remove"
 )
 
 // Mirror supervises the builtin engine's copy: one long activity that heartbeats and is
 // retried without limit after a crash (it resumes from the target). A stop signal or a
 // cancellation cancels the activity, which flushes what it copied before it returns.
 // Heartbeats and server-side retries add no history events, so the history stays short.
-func Mirror(ctx workflow.Context, spec engine.MirrorSpec) error {
-	if e := spec.Replication.Engine; e == "strimzi" || e == "connect" {
+func Mirror(ctx workflow.Context, spec runbook.MirrorSpec) error {
+	if spec.Replication.Engine.Managed() {
 		return managedMirror(ctx, spec)
 	}
-	stopped, err := supervise(ctx, "copy", mirrorRunActivity, spec, "BadInput")
+	stopped, err := supervise(ctx, "copy", contract.ActivityMirrorRun, spec, contract.BadInput)
 	if stopped || temporal.IsCanceledError(err) {
 		return nil
 	}
@@ -37,8 +33,8 @@ func Mirror(ctx workflow.Context, spec engine.MirrorSpec) error {
 
 // managedMirror supervises MirrorMaker 2 run by an operator or a Connect cluster (deployed by
 // mirror.start): it watches it until a stop signal or the end of the run, then removes it.
-func managedMirror(ctx workflow.Context, spec engine.MirrorSpec) error {
-	_, watchErr := supervise(ctx, "watch", mirrorWatchActivity, spec, "BadInput", "KubernetesForbidden")
+func managedMirror(ctx workflow.Context, spec runbook.MirrorSpec) error {
+	_, watchErr := supervise(ctx, "watch", contract.ActivityMirrorWatch, spec, contract.BadInput, contract.KubernetesForbidden)
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	rctx := workflow.WithActivityOptions(dctx, workflow.ActivityOptions{
 		ActivityID:          "remove",
@@ -46,7 +42,7 @@ func managedMirror(ctx workflow.Context, spec engine.MirrorSpec) error {
 		HeartbeatTimeout:    time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 10},
 	})
-	if err := workflow.ExecuteActivity(rctx, mirrorRemoveActivity, spec).Get(dctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(rctx, contract.ActivityMirrorRemove, spec).Get(dctx, nil); err != nil {
 		return err
 	}
 	if watchErr != nil && !temporal.IsCanceledError(watchErr) {
@@ -58,7 +54,7 @@ func managedMirror(ctx workflow.Context, spec engine.MirrorSpec) error {
 // supervise runs one long, heartbeating activity, retried without limit after a crash, until it
 // ends, a stop signal cancels it, or the run is cancelled. It returns whether a stop was asked
 // and the activity's error, waited for in a disconnected context so the activity can flush.
-func supervise(ctx workflow.Context, id, activity string, spec engine.MirrorSpec, nonRetryable ...string) (stopped bool, err error) {
+func supervise(ctx workflow.Context, id, activity string, spec runbook.MirrorSpec, nonRetryable ...contract.Failure) (stopped bool, err error) {
 	actx, cancel := workflow.WithCancel(ctx)
 	actx = workflow.WithActivityOptions(actx, workflow.ActivityOptions{
 		ActivityID:          id,
@@ -67,7 +63,7 @@ func supervise(ctx workflow.Context, id, activity string, spec engine.MirrorSpec
 		WaitForCancellation: true,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second,
-			NonRetryableErrorTypes: nonRetryable,
+			NonRetryableErrorTypes: contract.Types(nonRetryable...),
 		},
 	})
 	running := workflow.ExecuteActivity(actx, activity, spec)

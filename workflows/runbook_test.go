@@ -14,14 +14,14 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/ferryhq/ferry/engine"
+	"github.com/ferryhq/ferry/runbook"
 	"github.com/ferryhq/ferry/workflows"
 )
 
 // Test-only step types: they let a runbook fail, or record the order in which steps ran.
 func init() {
-	engine.Register(engine.StepType{Name: "test.record", Summary: "records its step id", Outputs: []engine.Output{{Name: "n"}}})
-	engine.Register(engine.StepType{Name: "test.flaky", Summary: "fails its first attempts"})
+	runbook.Register(runbook.StepType{Name: "test.record", Summary: "records its step id", Outputs: []runbook.Output{{Name: "n"}}})
+	runbook.Register(runbook.StepType{Name: "test.flaky", Summary: "fails its first attempts"})
 }
 
 type recorder struct {
@@ -30,26 +30,26 @@ type recorder struct {
 	fails map[string]int // step id -> attempts that fail
 }
 
-func (r *recorder) record(_ context.Context, in engine.StepInput) (engine.StepResult, error) {
+func (r *recorder) record(_ context.Context, in runbook.StepInput) (runbook.StepResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.order = append(r.order, in.StepID)
-	return engine.StepResult{Outputs: map[string]any{"n": len(r.order)}}, nil
+	return runbook.StepResult{Outputs: map[string]any{"n": len(r.order)}}, nil
 }
 
-func (r *recorder) flaky(_ context.Context, in engine.StepInput) (engine.StepResult, error) {
+func (r *recorder) flaky(_ context.Context, in runbook.StepInput) (runbook.StepResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.order = append(r.order, in.StepID)
 	if in.Attempt <= r.fails[in.StepID] {
-		return engine.StepResult{}, errors.New("broker not available")
+		return runbook.StepResult{}, errors.New("broker not available")
 	}
-	return engine.StepResult{}, nil
+	return runbook.StepResult{}, nil
 }
 
-func plan(t *testing.T, src string) *engine.Plan {
+func plan(t *testing.T, src string) *runbook.Plan {
 	t.Helper()
-	rb, err := engine.Parse("test.yaml", []byte(src))
+	rb, err := runbook.Parse("test.yaml", []byte(src))
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}

@@ -2,7 +2,11 @@
 // effect runs in an activity, so a run replays deterministically after any crash.
 package workflows
 
-import "time"
+import (
+	"time"
+
+	"github.com/ferryhq/ferry/runbook"
+)
 
 // Names shared by the workflow, the worker and the CLI.
 const (
@@ -108,7 +112,7 @@ type State struct {
 	Continued int `json:"continued,omitempty"`
 	// AppUndo holds, per "<step type> <app>", what apps.scale and apps.repoint changed the
 	// first time they changed the app, for restore: true however many days later.
-	AppUndo map[string]map[string]any `json:"appUndo,omitempty"`
+	AppUndo map[string]*runbook.Undo `json:"appUndo,omitempty"`
 }
 
 // Status is the answer to the status query: the state with steps in runbook order.

@@ -20,6 +20,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 
+	"github.com/ferryhq/ferry/activities"
 	"github.com/ferryhq/ferry/internal/temporalserver"
 	"github.com/ferryhq/ferry/internal/worker"
 	"github.com/ferryhq/ferry/workflows"
@@ -236,7 +237,7 @@ func startEmbedded(c *cli.Context, dir string, port int, lock *os.File) (*sessio
 }
 
 func (s *session) startWorker() error {
-	w := worker.New(s.client, worker.Options{})
+	w := worker.New(s.client, worker.Options{Activities: &activities.Activities{Sandboxes: sandboxes}})
 	if err := w.Start(); err != nil {
 		return cli.Exit(fmt.Sprintf("start worker: %v", err), exitUnreachable)
 	}

@@ -129,7 +129,7 @@ type runSummary struct {
 	Closed  time.Time `json:"closed,omitzero"`
 }
 
-func listRuns(ctx context.Context, s *session, runbook string, limit int) ([]runSummary, error) {
+func listRuns(ctx context.Context, s *session, name string, limit int) ([]runSummary, error) {
 	var out []runSummary
 	var token []byte
 	dc := converter.GetDefaultDataConverter()
@@ -150,7 +150,7 @@ func listRuns(ctx context.Context, s *session, runbook string, limit int) ([]run
 				_ = dc.FromPayload(p, &r.Runbook)
 			}
 			// Runs that continued as new appear once per hand-over; keep the newest.
-			if e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW || (runbook != "" && r.Runbook != runbook) {
+			if e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW || (name != "" && r.Runbook != name) {
 				continue
 			}
 			out = append(out, r)

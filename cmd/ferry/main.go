@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/ferryhq/ferry/internal/sandbox"
 	"github.com/urfave/cli/v2"
 )
 
@@ -58,13 +59,23 @@ Examples:
 	for _, cmd := range app.Commands {
 		flagsFirst(cmd)
 	}
-	// The sandbox registry lives in the state directory: workers in this process find the
-	// sandboxes of the --state-dir they were given.
+	// Workers in this process find the sandboxes of the --state-dir they were given, unless
+	// the user points a name elsewhere with FERRY_SANDBOX_<NAME>.
 	app.Before = func(c *cli.Context) error {
-		return os.Setenv("FERRY_STATE_DIR", c.String("state-dir"))
+		sandboxes.File = sandbox.RegistryFile(c.String("state-dir"))
+		for _, kv := range os.Environ() {
+			if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "FERRY_SANDBOX_") && v != "" {
+				sandboxes.Set(strings.TrimPrefix(k, "FERRY_SANDBOX_"), v)
+			}
+		}
+		return nil
 	}
 	return app
 }
+
+// sandboxes is where this process's workers find sandbox clusters and apps: the registry of
+// the state directory, the user's overrides, and the sandboxes ferry demo runs itself.
+var sandboxes = &sandbox.Directory{}
 
 // flagsFirst makes a command refuse flags written after its arguments: urfave/cli stops
 // reading flags at the first argument, and a silently ignored --set is worse than an error.

@@ -19,7 +19,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/term"
 
-	"github.com/ferryhq/ferry/engine"
+	"github.com/ferryhq/ferry/runbook"
 	"github.com/ferryhq/ferry/workflows"
 )
 
@@ -223,7 +223,7 @@ func fetchStatus(ctx context.Context, cl client.Client, id string) (*workflows.S
 	// A running mirror is a child workflow: its copy's heartbeat is the mirror step's progress.
 	for _, ss := range st.Steps {
 		child, _ := ss.Outputs["workflow"].(string)
-		if ss.Uses != engine.StepMirrorStart || child == "" || pend[ss.ID] != nil {
+		if ss.Uses != runbook.StepMirrorStart || child == "" || pend[ss.ID] != nil {
 			continue
 		}
 		if d, err := cl.DescribeWorkflowExecution(qctx, child, ""); err == nil {

@@ -6,7 +6,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/ferryhq/ferry/internal/kafka"
 	"github.com/ferryhq/ferry/internal/sandbox"
 )
 
@@ -72,10 +71,10 @@ Examples:
 				}
 				defer producer.Scale(context.Background(), 0)
 				defer consumer.Scale(context.Background(), 0)
-				addrs["_control"] = control.Addr
+				addrs[sandbox.ControlName] = control.Addr
 				fmt.Printf("apps orders-producer (%d/s) and billing running on %s\n", c.Int("rate"), first.Name)
 			}
-			reg := kafka.SandboxRegistry()
+			reg := sandbox.RegistryFile(c.String("state-dir"))
 			if err := sandbox.Register(reg, addrs); err != nil {
 				return err
 			}

@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/urfave/cli/v2"
 
 	"github.com/ferryhq/ferry/internal/sandbox"
@@ -95,9 +93,9 @@ func demoCommand() *cli.Command {
 				return err
 			}
 			defer target.Close()
-			// The worker runs in this process and finds the sandboxes by these variables.
-			os.Setenv("FERRY_SANDBOX_ORIGIN", origin.Addr)
-			os.Setenv("FERRY_SANDBOX_TARGET", target.Addr)
+			// The worker runs in this process and finds the sandboxes here.
+			sandboxes.Set("origin", origin.Addr)
+			sandboxes.Set("target", target.Addr)
 			written, err := sandbox.SeedOrders(c.Context, origin.Addr, 6, c.Int("records"))
 			if err != nil {
 				return err
@@ -116,7 +114,7 @@ func demoCommand() *cli.Command {
 				return err
 			}
 			defer control.Close()
-			os.Setenv("FERRY_SANDBOX_CONTROL", control.Addr)
+			sandboxes.Set(sandbox.ControlName, control.Addr)
 			for _, a := range []sandbox.App{producer, consumer} {
 				if _, err := a.Scale(c.Context, 1); err != nil {
 					return err
@@ -159,102 +157,13 @@ func demoCommand() *cli.Command {
 			if _, err := consumer.Scale(c.Context, 0); err != nil {
 				return err
 			}
-			return demoReport(c.Context, origin.Addr, target.Addr, written, took, ledger.Counts(), producer.Paused())
-		},
-	}
-}
-
-// demoReport checks, for every group and partition, that the next record the group reads on
-// the target is exactly the one it would have read next on the origin.
-func demoReport(ctx context.Context, originAddr, targetAddr string, written int, took time.Duration, apps sandbox.Counts, paused time.Duration) error {
-	oc, err := kgo.NewClient(kgo.SeedBrokers(originAddr))
-	if err != nil {
-		return err
-	}
-	defer oc.Close()
-	tc, err := kgo.NewClient(kgo.SeedBrokers(targetAddr))
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-	oadm, tadm := kadm.NewClient(oc), kadm.NewClient(tc)
-	tends, err := tadm.ListEndOffsets(ctx, "orders")
-	if err != nil {
-		return err
-	}
-	var mirrored int64
-	tends.Each(func(o kadm.ListedOffset) { mirrored += o.Offset })
-	fmt.Printf("\nMigration report (%s)\n", took.Round(time.Millisecond))
-	fmt.Printf("  records in orders on the target:   %d (%d seeded, plus the live producer's before and after the cutover)\n", mirrored, written)
-	fmt.Printf("  producer paused for the cutover:   %s\n", paused.Round(time.Millisecond))
-	fmt.Printf("  orders produced by the live app:   %d (before and after the cutover)\n", apps.Produced)
-	fmt.Printf("  processed by billing:              %d\n", apps.Consumed)
-	fmt.Printf("  duplicates consumed:               %d\n  records lost:                      %d\n", apps.Duplicates, apps.Lost)
-	var checked, mismatched, missing int
-	for _, g := range []string{"analytics", "shipping"} {
-		oo, err := oadm.FetchOffsets(ctx, g)
-		if err != nil {
+			ok, err := sandbox.Report(c.Context, os.Stdout, sandbox.Migration{
+				Origin: origin.Addr, Target: target.Addr, Seeded: written, Took: took, Apps: ledger.Counts(), Paused: producer.Paused(),
+			})
+			if err == nil && !ok {
+				err = cli.Exit("the demo found duplicated or lost records", exitFailed)
+			}
 			return err
-		}
-		to, err := tadm.FetchOffsets(ctx, g)
-		if err != nil {
-			return fmt.Errorf("group %s on the target: %w", g, err)
-		}
-		for _, o := range oo.Offsets().Sorted() {
-			t, ok := to.Lookup(o.Topic, o.Partition)
-			if !ok {
-				missing++
-				continue
-			}
-			a, err := nextRecord(ctx, originAddr, o.Topic, o.Partition, o.At)
-			if err != nil {
-				return err
-			}
-			b, err := nextRecord(ctx, targetAddr, o.Topic, o.Partition, t.At)
-			if err != nil {
-				return err
-			}
-			checked++
-			if a != b {
-				mismatched++ // the group would re-read or skip records
-			}
-		}
-	}
-	fmt.Printf("  stopped group positions checked:   %d (2 groups x 6 partitions)\n", checked)
-	fmt.Printf("  positions not moved:               %d\n", missing)
-	fmt.Printf("  positions off by any record:       %d (a group would re-read or skip records)\n", mismatched)
-	if missing > 0 || mismatched > 0 || apps.Duplicates > 0 || apps.Lost > 0 {
-		return cli.Exit("the demo found duplicated or lost records", exitFailed)
-	}
-	fmt.Println("  every group resumes on the target at exactly the record it would have read next on the origin")
-	return nil
-}
-
-// nextRecord returns the value of the first committed record at or after offset, or "" at
-// the end of the partition.
-func nextRecord(ctx context.Context, addr, topic string, partition int32, offset int64) (string, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().At(offset)}}))
-	if err != nil {
-		return "", err
-	}
-	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
-	if err != nil {
-		return "", err
-	}
-	if e, _ := ends.Lookup(topic, partition); e.Offset <= offset {
-		return "", nil
-	}
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	for {
-		fs := cl.PollRecords(pctx, 1)
-		if pctx.Err() != nil {
-			return "", nil // only markers remain
-		}
-		for _, r := range fs.Records() {
-			return string(r.Value), nil
-		}
+		},
 	}
 }

@@ -17,8 +17,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ferryhq/ferry/engine"
 	"github.com/ferryhq/ferry/internal/mm2"
+	"github.com/ferryhq/ferry/runbook"
 )
 
 // Client is a Kafka Connect REST client.
@@ -126,7 +126,7 @@ func Names(prefix string) []string {
 // Connectors builds the three connectors' configs. origin and target are the Kafka client
 // properties of each cluster (bootstrap.servers, security); they may hold secrets, which go to
 // Connect only.
-func Connectors(prefix string, rep *engine.Replication, origin, target map[string]string) map[string]map[string]string {
+func Connectors(prefix string, rep *runbook.Replication, origin, target map[string]string) map[string]map[string]string {
 	source, checkpoint := mm2.Configs(rep)
 	tasks := 1
 	if rep.Connect != nil && rep.Connect.TasksMax > 0 {

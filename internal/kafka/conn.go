@@ -6,76 +6,51 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
-	"github.com/ferryhq/ferry/engine"
+	"github.com/ferryhq/ferry/runbook"
 )
 
 // SecretResolver reads a secret reference on the worker.
-type SecretResolver func(ctx context.Context, ref *engine.SecretRef) (string, error)
+type SecretResolver func(ctx context.Context, ref *runbook.SecretRef) (string, error)
 
-// SandboxRegistry is the file ferry sandbox writes: sandbox cluster name -> bootstrap address.
-func SandboxRegistry() string {
-	if d := os.Getenv("FERRY_STATE_DIR"); d != "" {
-		return filepath.Join(d, "sandbox.json")
-	}
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "ferry", "sandbox.json")
-	}
-	h, _ := os.UserHomeDir()
-	return filepath.Join(h, ".local", "state", "ferry", "sandbox.json")
-}
-
-// sandboxAddress finds a sandbox cluster: FERRY_SANDBOX_<NAME> first, then the registry.
-func sandboxAddress(name string) (string, error) {
-	env := "FERRY_SANDBOX_" + strings.ToUpper(strings.Trim(strings.ReplaceAll(name, "-", "_"), "_"))
-	if v := os.Getenv(env); v != "" {
-		return v, nil
-	}
-	b, err := os.ReadFile(SandboxRegistry())
-	if err == nil {
-		var reg map[string]string
-		if json.Unmarshal(b, &reg) == nil && reg[name] != "" {
-			return reg[name], nil
-		}
-	}
-	return "", fmt.Errorf("sandbox %q is not running (start it with ferry sandbox, or set %s)", strings.Trim(name, "_"), env)
+// Dialer turns a runbook's clusters into franz-go clients on the worker.
+type Dialer struct {
+	// Secrets reads the clusters' secret references.
+	Secrets SecretResolver
+	// Sandbox finds the address of a ferry sandbox cluster by name; without it, a cluster
+	// that names a sandbox cannot be reached.
+	Sandbox func(name string) (string, error)
 }
 
 // Seeds returns a cluster's bootstrap addresses, resolving a sandbox name.
-func Seeds(name string, c *engine.Cluster) ([]string, error) {
+func (d Dialer) Seeds(name string, c *runbook.Cluster) ([]string, error) {
 	if c == nil {
 		return nil, fmt.Errorf("cluster %q is not defined in the runbook", name)
 	}
 	if c.Sandbox == "" {
 		return c.Bootstrap, nil
 	}
-	addr, err := sandboxAddress(c.Sandbox)
+	if d.Sandbox == nil {
+		return nil, fmt.Errorf("cluster %s: sandbox %q: this worker runs no sandboxes", name, c.Sandbox)
+	}
+	addr, err := d.Sandbox(c.Sandbox)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", name, err)
 	}
 	return []string{addr}, nil
 }
 
-// SandboxControl is the address of the sandbox apps' control endpoint.
-func SandboxControl() (string, error) {
-	return sandboxAddress("_control")
-}
-
 // TLSConfig builds a client TLS configuration from a runbook's tls section; where names the
 // section in errors ("cluster origin: tls"). Errors name secret references, never values.
-func TLSConfig(ctx context.Context, where string, t *engine.TLS, secrets SecretResolver) (*tls.Config, error) {
+func TLSConfig(ctx context.Context, where string, t *runbook.TLS, secrets SecretResolver) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in for tests
 	if t.CA != nil {
 		pem, err := secrets(ctx, t.CA)
@@ -108,11 +83,12 @@ func TLSConfig(ctx context.Context, where string, t *engine.TLS, secrets SecretR
 
 // Options builds the franz-go options that connect to a cluster. Errors name the cluster and
 // the secret reference, never a secret's value.
-func Options(ctx context.Context, name string, c *engine.Cluster, secrets SecretResolver) ([]kgo.Opt, error) {
+func (d Dialer) Options(ctx context.Context, name string, c *runbook.Cluster) ([]kgo.Opt, error) {
+	secrets := d.Secrets
 	if c == nil {
 		return nil, fmt.Errorf("cluster %q is not defined in the runbook", name)
 	}
-	seeds, err := Seeds(name, c)
+	seeds, err := d.Seeds(name, c)
 	if err != nil {
 		return nil, err
 	}
@@ -153,8 +129,8 @@ func Options(ctx context.Context, name string, c *engine.Cluster, secrets Secret
 
 // Connect returns a client and checks the cluster answers (metadata), so a wrong address or
 // credential fails here with a clear message rather than later in a retry loop.
-func Connect(ctx context.Context, name string, c *engine.Cluster, secrets SecretResolver, extra ...kgo.Opt) (*kgo.Client, error) {
-	opts, err := Options(ctx, name, c, secrets)
+func (d Dialer) Connect(ctx context.Context, name string, c *runbook.Cluster, extra ...kgo.Opt) (*kgo.Client, error) {
+	opts, err := d.Options(ctx, name, c)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +147,7 @@ func Connect(ctx context.Context, name string, c *engine.Cluster, secrets Secret
 	return cl, nil
 }
 
-func describeSeeds(c *engine.Cluster) string {
+func describeSeeds(c *runbook.Cluster) string {
 	if c.Sandbox != "" {
 		return "sandbox " + c.Sandbox
 	}
@@ -189,6 +165,3 @@ func explain(err error) error {
 	}
 	return err
 }
-
-// Admin wraps a client for admin calls.
-func Admin(cl *kgo.Client) *kadm.Client { return kadm.NewClient(cl) }

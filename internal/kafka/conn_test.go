@@ -17,14 +17,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/ferryhq/ferry/engine"
+	"github.com/ferryhq/ferry/runbook"
+
+	"github.com/ferryhq/ferry/internal/sandbox"
 )
 
 // testSecrets resolves env references only, as the worker does.
-func testSecrets(_ context.Context, ref *engine.SecretRef) (string, error) {
+func testSecrets(_ context.Context, ref *runbook.SecretRef) (string, error) {
 	if ref.File != "" {
 		b, err := os.ReadFile(ref.File)
 		return string(b), err
@@ -70,12 +73,12 @@ func secureCluster(t *testing.T) (addr, caFile string) {
 	return c.ListenAddrs()[0], caFile
 }
 
-func scramCluster(addr, caFile, passEnv string) *engine.Cluster {
-	return &engine.Cluster{
+func scramCluster(addr, caFile, passEnv string) *runbook.Cluster {
+	return &runbook.Cluster{
 		Bootstrap: []string{addr},
-		SASL: &engine.SASL{Mechanism: "SCRAM-SHA-512",
-			Username: &engine.SecretRef{Env: "FERRY_TEST_USER"}, Password: &engine.SecretRef{Env: passEnv}},
-		TLS: &engine.TLS{CA: &engine.SecretRef{File: caFile}},
+		SASL: &runbook.SASL{Mechanism: "SCRAM-SHA-512",
+			Username: &runbook.SecretRef{Env: "FERRY_TEST_USER"}, Password: &runbook.SecretRef{Env: passEnv}},
+		TLS: &runbook.TLS{CA: &runbook.SecretRef{File: caFile}},
 	}
 }
 
@@ -84,12 +87,12 @@ func TestSCRAMOverTLS(t *testing.T) {
 	t.Setenv("FERRY_TEST_USER", "ferry")
 	t.Setenv("FERRY_TEST_PASS", "s3cret-pass")
 	ctx := context.Background()
-	cl, err := Connect(ctx, "origin", scramCluster(addr, caFile, "FERRY_TEST_PASS"), testSecrets)
+	cl, err := Dialer{Secrets: testSecrets}.Connect(ctx, "origin", scramCluster(addr, caFile, "FERRY_TEST_PASS"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	if _, err := Admin(cl).CreateTopic(ctx, 1, 1, nil, "t"); err != nil {
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "t"); err != nil {
 		t.Fatal(err)
 	}
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "t", Value: []byte("over TLS with SCRAM")}).FirstErr(); err != nil {
@@ -102,7 +105,7 @@ func TestBadCredentialsFailFastWithoutTheSecret(t *testing.T) {
 	t.Setenv("FERRY_TEST_USER", "ferry")
 	t.Setenv("FERRY_TEST_WRONG", "hunter2-wrong")
 	start := time.Now()
-	_, err := Connect(context.Background(), "origin", scramCluster(addr, caFile, "FERRY_TEST_WRONG"), testSecrets)
+	_, err := Dialer{Secrets: testSecrets}.Connect(context.Background(), "origin", scramCluster(addr, caFile, "FERRY_TEST_WRONG"))
 	if err == nil {
 		t.Fatal("a wrong password connected")
 	}
@@ -119,32 +122,37 @@ func TestUnreachableAndPlaintextToTLS(t *testing.T) {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := l.Addr().String()
 	l.Close()
-	_, err := Connect(context.Background(), "target", &engine.Cluster{Bootstrap: []string{dead}}, testSecrets)
+	_, err := Dialer{Secrets: testSecrets}.Connect(context.Background(), "target", &runbook.Cluster{Bootstrap: []string{dead}})
 	if err == nil || !strings.Contains(err.Error(), "cluster target ("+dead+") unreachable") {
 		t.Fatalf("unreachable: %v", err)
 	}
 	addr, _ := secureCluster(t)
-	_, err = Connect(context.Background(), "target", &engine.Cluster{Bootstrap: []string{addr}}, testSecrets)
+	_, err = Dialer{Secrets: testSecrets}.Connect(context.Background(), "target", &runbook.Cluster{Bootstrap: []string{addr}})
 	if err == nil || !strings.Contains(err.Error(), "unreachable") {
 		t.Fatalf("plaintext to a TLS listener: %v", err)
 	}
 	t.Log(err)
 }
 
-func TestSandboxRegistry(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("FERRY_STATE_DIR", dir)
-	if _, err := Seeds("o", &engine.Cluster{Sandbox: "origin"}); err == nil || !strings.Contains(err.Error(), "ferry sandbox") {
+// A sandbox name resolves through the worker's sandbox directory: an address set on it wins
+// over the registry file ferry sandbox writes.
+func TestSandboxSeeds(t *testing.T) {
+	dir := &sandbox.Directory{File: sandbox.RegistryFile(t.TempDir())}
+	d := Dialer{Secrets: testSecrets, Sandbox: dir.Address}
+	if _, err := d.Seeds("o", &runbook.Cluster{Sandbox: "origin"}); err == nil || !strings.Contains(err.Error(), "ferry sandbox") {
 		t.Fatalf("missing sandbox: %v", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "sandbox.json"), []byte(`{"origin":"127.0.0.1:9"}`), 0o600); err != nil {
+	if err := os.WriteFile(dir.File, []byte(`{"origin":"127.0.0.1:9"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if s, err := Seeds("o", &engine.Cluster{Sandbox: "origin"}); err != nil || s[0] != "127.0.0.1:9" {
+	if s, err := d.Seeds("o", &runbook.Cluster{Sandbox: "origin"}); err != nil || s[0] != "127.0.0.1:9" {
 		t.Fatalf("%v %v", s, err)
 	}
-	t.Setenv("FERRY_SANDBOX_ORIGIN", "127.0.0.1:10")
-	if s, _ := Seeds("o", &engine.Cluster{Sandbox: "origin"}); s[0] != "127.0.0.1:10" {
-		t.Fatalf("the environment should win: %v", s)
+	dir.Set("ORIGIN", "127.0.0.1:10")
+	if s, _ := d.Seeds("o", &runbook.Cluster{Sandbox: "origin"}); s[0] != "127.0.0.1:10" {
+		t.Fatalf("a set address should win: %v", s)
+	}
+	if _, err := (Dialer{Secrets: testSecrets}).Seeds("o", &runbook.Cluster{Sandbox: "origin"}); err == nil {
+		t.Fatal("a worker without sandboxes resolved one")
 	}
 }

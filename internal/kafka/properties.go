@@ -5,15 +5,16 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ferryhq/ferry/engine"
+	"github.com/ferryhq/ferry/runbook"
 )
 
 // Properties are a cluster's Java client properties (bootstrap.servers, security.protocol,
 // SASL JAAS config, PEM trust and key material inline), for clients Ferry configures but does
 // not run: MirrorMaker 2's connectors. Secrets are resolved here, on the worker; the result
 // must only ever be sent to the system that needs it.
-func Properties(ctx context.Context, name string, c *engine.Cluster, secrets SecretResolver) (map[string]string, error) {
-	seeds, err := Seeds(name, c)
+func (d Dialer) Properties(ctx context.Context, name string, c *runbook.Cluster) (map[string]string, error) {
+	secrets := d.Secrets
+	seeds, err := d.Seeds(name, c)
 	if err != nil {
 		return nil, err
 	}

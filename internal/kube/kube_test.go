@@ -17,9 +17,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/ferryhq/ferry/engine"
 	"github.com/ferryhq/ferry/internal/kube"
 	"github.com/ferryhq/ferry/internal/sandbox"
+	"github.com/ferryhq/ferry/runbook"
 	kubetest "github.com/ferryhq/ferry/test/kube"
 )
 
@@ -212,7 +212,7 @@ func TestRepointEnvRecordsAndRestores(t *testing.T) {
 	c := env.Admin
 	w := kube.Workload{Kind: "Deployment", Namespace: ns, Name: "orders"}
 	waitRollout(t, c, w)
-	conn := &engine.AppConnection{Env: kubetest.EnvBootstrap}
+	conn := &runbook.AppConnection{Env: kubetest.EnvBootstrap}
 	ctx := context.Background()
 	undo, err := c.Repoint(ctx, w, conn, kube.ConnectionTarget{Cluster: "target", Bootstrap: target.Addr}, "run-1", "repoint")
 	if err != nil {
@@ -246,7 +246,7 @@ func TestRepointEnvRecordsAndRestores(t *testing.T) {
 		t.Fatalf("restore left the cluster annotation: %v", d.Spec.Template.Annotations)
 	}
 	// Naming a container that does not exist says which exist.
-	_, err = c.Repoint(ctx, w, &engine.AppConnection{Env: kubetest.EnvBootstrap, Containers: []string{"main"}}, kube.ConnectionTarget{Bootstrap: "x"}, "run-1", "other")
+	_, err = c.Repoint(ctx, w, &runbook.AppConnection{Env: kubetest.EnvBootstrap, Containers: []string{"main"}}, kube.ConnectionTarget{Bootstrap: "x"}, "run-1", "other")
 	if err == nil || !strings.Contains(err.Error(), `has no container "main" (containers: app, sidecar)`) {
 		t.Fatalf("unknown container: %v", err)
 	}
@@ -271,7 +271,7 @@ func TestRepointConfigMapAndSecretEnv(t *testing.T) {
 	})
 	w := kube.Workload{Kind: "Deployment", Namespace: ns, Name: "billing"}
 	waitRollout(t, c, w)
-	conn := &engine.AppConnection{ConfigMap: &engine.ConfigMapKey{Name: "kafka", Key: "bootstrap"}, SecretEnv: []string{"KAFKA_PASSWORD"}}
+	conn := &runbook.AppConnection{ConfigMap: &runbook.ConfigMapKey{Name: "kafka", Key: "bootstrap"}, SecretEnv: []string{"KAFKA_PASSWORD"}}
 	if _, err := c.Repoint(ctx, w, conn, kube.ConnectionTarget{Cluster: "target", Bootstrap: target.Addr}, "r", "s"); err == nil || !strings.Contains(err.Error(), "name the new cluster's Secret") {
 		t.Fatalf("secretEnv without secret: %v", err)
 	}
@@ -320,7 +320,7 @@ func TestConflictsAreRetried(t *testing.T) {
 	})
 	defer kube.SetBeforeUpdate(nil)
 	w := kube.Workload{Kind: "Deployment", Namespace: ns, Name: "orders"}
-	if _, err := c.Repoint(ctx, w, &engine.AppConnection{Env: kubetest.EnvBootstrap}, kube.ConnectionTarget{Cluster: "target", Bootstrap: "target:9092"}, "r", "s"); err != nil {
+	if _, err := c.Repoint(ctx, w, &runbook.AppConnection{Env: kubetest.EnvBootstrap}, kube.ConnectionTarget{Cluster: "target", Bootstrap: "target:9092"}, "r", "s"); err != nil {
 		t.Fatalf("repoint with two conflicts: %v", err)
 	}
 	if interfered.Load() < 3 {
@@ -436,7 +436,7 @@ func TestDeployRBACIsEnough(t *testing.T) {
 		{"scale", func() error { _, err := c.Scale(ctx, w, 0, "r", "s"); return err }},
 		{"rollout", func() error { _, err := c.RolloutStatus(ctx, w); return err }},
 		{"repoint", func() error {
-			_, err := c.Repoint(ctx, w, &engine.AppConnection{Env: kubetest.EnvBootstrap, ConfigMap: &engine.ConfigMapKey{Name: "kafka", Key: "bootstrap"}}, kube.ConnectionTarget{Cluster: "t", Bootstrap: "target:9092"}, "r", "p")
+			_, err := c.Repoint(ctx, w, &runbook.AppConnection{Env: kubetest.EnvBootstrap, ConfigMap: &runbook.ConfigMapKey{Name: "kafka", Key: "bootstrap"}}, kube.ConnectionTarget{Cluster: "t", Bootstrap: "target:9092"}, "r", "p")
 			return err
 		}},
 		{"secret", func() error { _, err := c.SecretValue(ctx, ns, "creds", "password"); return err }},

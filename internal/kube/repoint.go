@@ -4,13 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 
-	"github.com/ferryhq/ferry/engine"
+	"github.com/ferryhq/ferry/runbook"
 )
 
 // Annotations Ferry writes on repointed workloads.
@@ -34,6 +35,23 @@ type ConnectionUndo struct {
 	Cluster string `json:"cluster,omitempty"`
 }
 
+// Previous says what the workload used before, for people: its cluster annotation, else the
+// connection variable of its first container that set one, else the ConfigMap key.
+func (u ConnectionUndo) Previous() string {
+	if u.Cluster != "" {
+		return u.Cluster
+	}
+	for _, c := range sortStrings(slices.Collect(maps.Keys(u.Env))) {
+		if v := u.Env[c]; v != nil {
+			return *v
+		}
+	}
+	if u.ConfigMap != nil {
+		return *u.ConfigMap
+	}
+	return ""
+}
+
 // ConnectionTarget is where a repoint moves an app.
 type ConnectionTarget struct {
 	Cluster   string // runbook cluster name, written to the pod template annotation
@@ -45,7 +63,7 @@ type ConnectionTarget struct {
 // is recorded on the workload (annotation ferry.dev/repoint) before anything changes, so a
 // retry of the same step returns the original values, not the ones it wrote itself. The
 // ConfigMap changes before the pod template, so restarted pods read the new value.
-func (c *Client) Repoint(ctx context.Context, w Workload, conn *engine.AppConnection, to ConnectionTarget, run, step string) (ConnectionUndo, error) {
+func (c *Client) Repoint(ctx context.Context, w Workload, conn *runbook.AppConnection, to ConnectionTarget, run, step string) (ConnectionUndo, error) {
 	if conn == nil {
 		return ConnectionUndo{}, fmt.Errorf("%s: the app has no connection: section, so Ferry does not know where it reads its Kafka connection", w)
 	}
@@ -80,7 +98,7 @@ func (c *Client) Repoint(ctx context.Context, w Workload, conn *engine.AppConnec
 }
 
 // RestoreConnection puts back what a workload used before a repoint.
-func (c *Client) RestoreConnection(ctx context.Context, w Workload, conn *engine.AppConnection, undo ConnectionUndo) error {
+func (c *Client) RestoreConnection(ctx context.Context, w Workload, conn *runbook.AppConnection, undo ConnectionUndo) error {
 	if conn == nil {
 		return fmt.Errorf("%s: the app has no connection: section", w)
 	}
@@ -101,7 +119,7 @@ type connectionValues struct {
 
 // containers are the indexes of the containers a connection changes: the named ones, or
 // every container that sets one of its variables.
-func containers(w Workload, spec *corev1.PodSpec, conn *engine.AppConnection) ([]int, error) {
+func containers(w Workload, spec *corev1.PodSpec, conn *runbook.AppConnection) ([]int, error) {
 	var out []int
 	for _, name := range conn.Containers {
 		i := slices.IndexFunc(spec.Containers, func(c corev1.Container) bool { return c.Name == name })
@@ -127,7 +145,7 @@ func containers(w Workload, spec *corev1.PodSpec, conn *engine.AppConnection) ([
 	return out, nil
 }
 
-func joinVars(conn *engine.AppConnection) string {
+func joinVars(conn *runbook.AppConnection) string {
 	vars := slices.Clone(conn.SecretEnv)
 	if conn.Env != "" {
 		vars = append([]string{conn.Env}, vars...)
@@ -136,7 +154,7 @@ func joinVars(conn *engine.AppConnection) string {
 }
 
 // readConnection reads what a workload uses now.
-func (c *Client) readConnection(ctx context.Context, w Workload, o *workloadObject, conn *engine.AppConnection) (ConnectionUndo, error) {
+func (c *Client) readConnection(ctx context.Context, w Workload, o *workloadObject, conn *runbook.AppConnection) (ConnectionUndo, error) {
 	undo := ConnectionUndo{Cluster: o.template.Annotations[ClusterAnnotation]}
 	idx, err := containers(w, &o.template.Spec, conn)
 	if err != nil {
@@ -182,7 +200,7 @@ func (c *Client) readConnection(ctx context.Context, w Workload, o *workloadObje
 
 // setConnection writes connection values: the ConfigMap first, then the pod template in one
 // update (which starts the rollout).
-func (c *Client) setConnection(ctx context.Context, w Workload, conn *engine.AppConnection, v connectionValues) error {
+func (c *Client) setConnection(ctx context.Context, w Workload, conn *runbook.AppConnection, v connectionValues) error {
 	if cm := conn.ConfigMap; cm != nil {
 		err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
 			m, err := c.Core.CoreV1().ConfigMaps(w.Namespace).Get(ctx, cm.Name, metav1.GetOptions{})

@@ -17,6 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferryhq/ferry/internal/mm2topic"
 )
 
 // With FERRY_KFAKE_SERVER=1 the test binary is a Kafka cluster in its own process (it prints
@@ -161,7 +163,7 @@ func BenchmarkMirrorVsRawCopy(b *testing.B) {
 		done := make(chan error, 1)
 		start := time.Now()
 		var mirrorTook time.Duration
-		cfg := Config{Origin: origin, Target: target, SyncTopic: SyncTopic(prefix), Rename: func(t string) string { return prefix + "." + t },
+		cfg := Config{Origin: origin, Target: target, SyncTopic: mm2topic.OffsetSyncs(prefix), Rename: func(t string) string { return prefix + "." + t },
 			Select: func(t string) bool { return t == "orders" }, ProgressInterval: 10 * time.Millisecond,
 			Progress: func(p Progress) {
 				if p.Records >= int64(n) && mirrorTook == 0 {

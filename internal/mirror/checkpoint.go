@@ -64,9 +64,6 @@ func WriteCheckpoints(ctx context.Context, target []kgo.Opt, topic string, cps [
 	return nil
 }
 
-// CheckpointTopic is MirrorMaker 2's checkpoint topic for a source alias.
-func CheckpointTopic(sourceAlias string) string { return sourceAlias + ".checkpoints.internal" }
-
 // DecodeCheckpoint reads MM2's format: key group (int16-length string), topic (string),
 // partition (int32); value version (int16, 0), upstream (int64), downstream (int64),
 // metadata (string).

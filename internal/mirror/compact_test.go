@@ -9,6 +9,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferryhq/ferry/internal/mm2topic"
 )
 
 // TestMirrorCompactedTopicWithGaps mirrors a compacted topic whose offsets have holes where
@@ -48,7 +50,7 @@ func TestMirrorCompactedTopicWithGaps(t *testing.T) {
 	if int64(len(left0)) >= before || len(left0) == 0 {
 		t.Fatalf("compaction left %d records of %d offsets", len(left0), before)
 	}
-	cfg := Config{Origin: origin, Target: target, SyncTopic: SyncTopic("target"), Discover: 100 * time.Millisecond}
+	cfg := Config{Origin: origin, Target: target, SyncTopic: mm2topic.OffsetSyncs("target"), Discover: 100 * time.Millisecond}
 	mirrorUntil(t, cfg, int64(len(left0)+len(left1)))
 	for p := range int32(2) {
 		checkExact(t, origin, target, Partition{"customers", p}, cfg.SyncTopic)

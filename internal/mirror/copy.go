@@ -13,6 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferryhq/ferry/internal/mm2topic"
 )
 
 // Config says what one mirror copies.
@@ -70,10 +72,33 @@ type partState struct {
 	lastTS   time.Time // timestamp of the last copied record
 }
 
+// copier is one running copy: its clients, what it knows of each partition, its counters.
+type copier struct {
+	cfg                Config
+	origin, target     *admin
+	consumer, producer *kgo.Client
+	mapping            *Mapping
+
+	mu         sync.Mutex // guards state's hwm for progress
+	state      map[Partition]*partState
+	produceErr atomic.Pointer[error]
+	records    atomic.Int64
+	bytes      atomic.Int64
+}
+
 // Run copies until ctx is cancelled (then it flushes and returns nil) or an error stops it.
 // Started again after any crash, it continues from what the target holds: no record is
 // copied twice and none is skipped.
 func Run(ctx context.Context, cfg Config) error {
+	c := &copier{cfg: cfg.withDefaults(), state: map[Partition]*partState{}}
+	defer c.close()
+	if err := c.start(ctx); err != nil {
+		return err
+	}
+	return c.loop(ctx)
+}
+
+func (cfg Config) withDefaults() Config {
 	if cfg.Rename == nil {
 		cfg.Rename = func(t string) string { return t }
 	}
@@ -89,31 +114,32 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.HeartbeatInterval == 0 {
 		cfg.HeartbeatInterval = time.Second
 	}
-	originAdm, err := newAdmin(cfg.Origin)
-	if err != nil {
+	return cfg
+}
+
+// start connects, prepares the target's bookkeeping topics, loads the offset map and finds
+// where each partition resumes.
+func (c *copier) start(ctx context.Context) error {
+	var err error
+	if c.origin, err = newAdmin(c.cfg.Origin); err != nil {
 		return err
 	}
-	defer originAdm.Close()
-	targetAdm, err := newAdmin(cfg.Target)
-	if err != nil {
+	if c.target, err = newAdmin(c.cfg.Target); err != nil {
 		return err
 	}
-	defer targetAdm.Close()
-	if err := ensureSyncTopic(ctx, targetAdm, cfg.SyncTopic); err != nil {
+	if err := ensureSyncTopic(ctx, c.target, c.cfg.SyncTopic); err != nil {
 		return err
 	}
-	if cfg.Heartbeat != nil {
+	if c.cfg.Heartbeat != nil {
 		compact := "compact"
-		if _, err := targetAdm.adm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": &compact}, HeartbeatTopic); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("create %s topic: %w", HeartbeatTopic, err)
+		if _, err := c.target.adm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": &compact}, mm2topic.Heartbeats); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create %s topic: %w", mm2topic.Heartbeats, err)
 		}
 	}
-	mapping, err := LoadMapping(ctx, cfg.Target, cfg.SyncTopic)
-	if err != nil {
+	if c.mapping, err = LoadMapping(ctx, c.cfg.Target, c.cfg.SyncTopic); err != nil {
 		return err
 	}
-	state := map[Partition]*partState{}
-	consumer, err := kgo.NewClient(append(append([]kgo.Opt(nil), cfg.Origin...),
+	c.consumer, err = kgo.NewClient(append(append([]kgo.Opt(nil), c.cfg.Origin...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxBytes(64<<20),
 		kgo.FetchMaxPartitionBytes(8<<20),
@@ -122,8 +148,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	defer consumer.Close()
-	producer, err := kgo.NewClient(append(append([]kgo.Opt(nil), cfg.Target...),
+	c.producer, err = kgo.NewClient(append(append([]kgo.Opt(nil), c.cfg.Target...),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.ProducerLinger(2*time.Millisecond),
@@ -134,145 +159,177 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	defer producer.Close()
+	return c.discover(ctx)
+}
 
-	discover := func() error {
-		added, err := discoverPartitions(ctx, originAdm, targetAdm, cfg, mapping, state)
-		if err != nil {
-			return err
+func (c *copier) close() {
+	for _, cl := range []*kgo.Client{c.producer, c.consumer} {
+		if cl != nil {
+			cl.Close()
 		}
-		if len(added) > 0 {
-			consumer.AddConsumePartitions(added)
-		}
-		return nil
 	}
-	if err := discover(); err != nil {
+	for _, a := range []*admin{c.target, c.origin} {
+		if a != nil {
+			a.Close()
+		}
+	}
+}
+
+// discover starts consuming partitions that appeared since the last look.
+func (c *copier) discover(ctx context.Context) error {
+	added, err := discoverPartitions(ctx, c.origin, c.target, c.cfg, c.mapping, c.state)
+	if err != nil {
 		return err
 	}
+	if len(added) > 0 {
+		c.consumer.AddConsumePartitions(added)
+	}
+	return nil
+}
 
-	var (
-		produceErr atomic.Pointer[error]
-		records    atomic.Int64
-		bytes      atomic.Int64
-		mu         sync.Mutex // guards state's hwm for progress
-	)
-	promise := func(r *kgo.Record, err error) {
-		if err != nil {
-			e := fmt.Errorf("produce to %s/%d: %w", r.Topic, r.Partition, err)
-			produceErr.CompareAndSwap(nil, &e)
-			return
-		}
-		records.Add(1)
-		bytes.Add(int64(len(r.Key) + len(r.Value)))
-	}
+// loop polls, copies and does the periodic chores until ctx ends or an error stops it.
+func (c *copier) loop(ctx context.Context) error {
 	lastDiscover, lastProgress, lastHeartbeat := time.Now(), time.Time{}, time.Time{}
-	report := func() {
-		if cfg.Progress == nil {
-			return
-		}
-		mu.Lock()
-		p := Progress{Records: records.Load(), Bytes: bytes.Load(), Partitions: len(state)}
-		p.Lag, p.TotalLag, p.Behind = lagOf(state, time.Now())
-		mu.Unlock()
-		cfg.Progress(p)
-	}
 	for {
-		if e := produceErr.Load(); e != nil {
+		if e := c.produceErr.Load(); e != nil {
 			return *e
 		}
 		pollCtx, cancel := context.WithTimeout(ctx, time.Second)
-		fs := consumer.PollRecords(pollCtx, 50_000)
+		fs := c.consumer.PollRecords(pollCtx, 50_000)
 		cancel()
 		if ctx.Err() != nil {
-			fctx, fcancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer fcancel()
-			if err := producer.Flush(fctx); err != nil {
-				return fmt.Errorf("flush on stop: %w", err)
-			}
-			report()
-			if e := produceErr.Load(); e != nil {
-				return *e
-			}
-			return nil
+			return c.stop()
 		}
-		var fetchErr error
-		fs.EachError(func(t string, p int32, err error) {
-			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && fetchErr == nil {
-				fetchErr = fmt.Errorf("fetch %s/%d: %w", t, p, err)
-			}
-		})
-		if fetchErr != nil {
-			return fetchErr
+		if err := fetchError(fs); err != nil {
+			return err
 		}
-		var syncs, out []*kgo.Record
-		mu.Lock()
-		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
-			part := Partition{fp.Topic, fp.Partition}
-			st := state[part]
-			if st == nil {
-				return
-			}
-			if fp.LastStableOffset > 0 {
-				st.hwm = fp.LastStableOffset
-			} else if fp.HighWatermark > st.hwm {
-				st.hwm = fp.HighWatermark
-			}
-			for _, r := range fp.Records {
-				if r.Offset < max(st.next, st.seen) {
-					continue // already copied (a re-fetch)
-				}
-				st.seen = r.Offset + 1
-				if r.Attrs.IsControl() {
-					continue // a marker is a gap: the next record's offset will not be next
-				}
-				if st.needSync || r.Offset != st.next {
-					syncs = append(syncs, OffsetSync{Partition: part, Upstream: r.Offset, Downstream: st.down}.Record(cfg.SyncTopic))
-					st.needSync = false
-				}
-				out = append(out, &kgo.Record{
-					Topic: cfg.Rename(r.Topic), Partition: r.Partition,
-					Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp,
-				})
-				st.next = r.Offset + 1
-				st.down++
-				st.lastTS = r.Timestamp
-			}
-		})
-		mu.Unlock()
+		syncs, out := c.take(fs)
 		// A sync must be on the target before the record after the gap it describes.
 		if len(syncs) > 0 {
-			if err := producer.ProduceSync(ctx, syncs...).FirstErr(); err != nil {
+			if err := c.producer.ProduceSync(ctx, syncs...).FirstErr(); err != nil {
 				if ctx.Err() != nil {
 					continue
 				}
-				return fmt.Errorf("write offset syncs to %s: %w", cfg.SyncTopic, err)
+				return fmt.Errorf("write offset syncs to %s: %w", c.cfg.SyncTopic, err)
 			}
 		}
 		for _, r := range out {
-			producer.Produce(context.Background(), r, promise)
+			c.producer.Produce(context.Background(), r, c.produced)
 		}
-		if cfg.Heartbeat != nil && time.Since(lastHeartbeat) > cfg.HeartbeatInterval {
+		if c.cfg.Heartbeat != nil && time.Since(lastHeartbeat) > c.cfg.HeartbeatInterval {
 			lastHeartbeat = time.Now()
-			hb := *cfg.Heartbeat
-			hb.Timestamp = lastHeartbeat
-			producer.Produce(context.Background(), hb.Record(), func(r *kgo.Record, err error) {
-				if err != nil {
-					e := fmt.Errorf("heartbeat: %w", err)
-					produceErr.CompareAndSwap(nil, &e)
-				}
-			})
+			c.heartbeat(lastHeartbeat)
 		}
-		if time.Since(lastDiscover) > cfg.Discover {
+		if time.Since(lastDiscover) > c.cfg.Discover {
 			lastDiscover = time.Now()
-			if err := discover(); err != nil {
+			if err := c.discover(ctx); err != nil {
 				return err
 			}
 		}
-		if time.Since(lastProgress) > cfg.ProgressInterval {
+		if time.Since(lastProgress) > c.cfg.ProgressInterval {
 			lastProgress = time.Now()
-			report()
+			c.report()
 		}
 	}
+}
+
+// stop flushes what was handed to the producer and reports a last time.
+func (c *copier) stop() error {
+	fctx, fcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer fcancel()
+	if err := c.producer.Flush(fctx); err != nil {
+		return fmt.Errorf("flush on stop: %w", err)
+	}
+	c.report()
+	if e := c.produceErr.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// fetchError is the first fetch error other than the poll's own timeout.
+func fetchError(fs kgo.Fetches) error {
+	var fetchErr error
+	fs.EachError(func(t string, p int32, err error) {
+		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && fetchErr == nil {
+			fetchErr = fmt.Errorf("fetch %s/%d: %w", t, p, err)
+		}
+	})
+	return fetchErr
+}
+
+// take turns fetched records into target records, with an offset sync before each record
+// after a gap (the first record, aborted transactions, markers, compaction, retention).
+func (c *copier) take(fs kgo.Fetches) (syncs, out []*kgo.Record) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
+		part := Partition{fp.Topic, fp.Partition}
+		st := c.state[part]
+		if st == nil {
+			return
+		}
+		if fp.LastStableOffset > 0 {
+			st.hwm = fp.LastStableOffset
+		} else if fp.HighWatermark > st.hwm {
+			st.hwm = fp.HighWatermark
+		}
+		for _, r := range fp.Records {
+			if r.Offset < max(st.next, st.seen) {
+				continue // already copied (a re-fetch)
+			}
+			st.seen = r.Offset + 1
+			if r.Attrs.IsControl() {
+				continue // a marker is a gap: the next record's offset will not be next
+			}
+			if st.needSync || r.Offset != st.next {
+				syncs = append(syncs, OffsetSync{Partition: part, Upstream: r.Offset, Downstream: st.down}.Record(c.cfg.SyncTopic))
+				st.needSync = false
+			}
+			out = append(out, &kgo.Record{
+				Topic: c.cfg.Rename(r.Topic), Partition: r.Partition,
+				Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp,
+			})
+			st.next = r.Offset + 1
+			st.down++
+			st.lastTS = r.Timestamp
+		}
+	})
+	return syncs, out
+}
+
+// produced counts a copied record, or keeps the first error that stops the copy.
+func (c *copier) produced(r *kgo.Record, err error) {
+	if err != nil {
+		e := fmt.Errorf("produce to %s/%d: %w", r.Topic, r.Partition, err)
+		c.produceErr.CompareAndSwap(nil, &e)
+		return
+	}
+	c.records.Add(1)
+	c.bytes.Add(int64(len(r.Key) + len(r.Value)))
+}
+
+// heartbeat writes a MirrorMaker 2 heartbeat of the flow.
+func (c *copier) heartbeat(at time.Time) {
+	hb := *c.cfg.Heartbeat
+	hb.Timestamp = at
+	c.producer.Produce(context.Background(), hb.Record(), func(_ *kgo.Record, err error) {
+		if err != nil {
+			e := fmt.Errorf("heartbeat: %w", err)
+			c.produceErr.CompareAndSwap(nil, &e)
+		}
+	})
+}
+
+func (c *copier) report() {
+	if c.cfg.Progress == nil {
+		return
+	}
+	c.mu.Lock()
+	p := Progress{Records: c.records.Load(), Bytes: c.bytes.Load(), Partitions: len(c.state)}
+	p.Lag, p.TotalLag, p.Behind = lagOf(c.state, time.Now())
+	c.mu.Unlock()
+	c.cfg.Progress(p)
 }
 
 // lagOf measures each partition's lag, the total, and the five partitions furthest behind.

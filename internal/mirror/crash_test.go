@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferryhq/ferry/internal/mm2topic"
 )
 
 // runMirrorProcess is the test binary acting as a worker process that runs the mirror and
@@ -21,7 +23,7 @@ func runMirrorProcess() {
 	addrs := strings.Split(os.Getenv("FERRY_MIRROR_PROCESS"), ",")
 	err := Run(context.Background(), Config{
 		Origin: []kgo.Opt{kgo.SeedBrokers(addrs[0])}, Target: []kgo.Opt{kgo.SeedBrokers(addrs[1])},
-		SyncTopic: SyncTopic("target"), ProgressInterval: 5 * time.Millisecond,
+		SyncTopic: mm2topic.OffsetSyncs("target"), ProgressInterval: 5 * time.Millisecond,
 		Progress: func(p Progress) { fmt.Println(p.Records) },
 	})
 	fmt.Println("error", err)
@@ -64,7 +66,7 @@ func TestMirrorProcessKilledMidCopy(t *testing.T) {
 	if killedAt == 0 || killedAt >= 120_000 {
 		t.Fatalf("the mirror was not killed mid-copy (at %d of 120000)", killedAt)
 	}
-	cfg := Config{Origin: origin, Target: target, SyncTopic: SyncTopic("target"), ProgressInterval: 10 * time.Millisecond}
+	cfg := Config{Origin: origin, Target: target, SyncTopic: mm2topic.OffsetSyncs("target"), ProgressInterval: 10 * time.Millisecond}
 	// The second run copies only what the first did not land.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferryhq/ferry/internal/mm2topic"
 )
 
 // TestGroupSyncKeepsAStandby follows origin groups on the target round by round: exact
@@ -19,7 +21,7 @@ func TestGroupSyncKeepsAStandby(t *testing.T) {
 	createTopic(t, origin, "orders", 2)
 	produce(t, origin, "orders", 2, 40, 0)
 	produceTxn(t, origin, "orders", 5, false, "aborted") // partition 0 ends in an aborted transaction and its marker
-	cfg := Config{Origin: origin, Target: target, SyncTopic: SyncTopic("na"), Discover: 100 * time.Millisecond}
+	cfg := Config{Origin: origin, Target: target, SyncTopic: mm2topic.OffsetSyncs("na"), Discover: 100 * time.Millisecond}
 	mirrorUntil(t, cfg, 80)
 
 	oadm := kadm.NewClient(client(t, origin))
@@ -38,7 +40,7 @@ func TestGroupSyncKeepsAStandby(t *testing.T) {
 	member := client(t, target, kgo.ConsumerGroup("shipping"), kgo.ConsumeTopics("orders"))
 	member.PollRecords(ctx, 1)
 
-	gs := GroupSync{Origin: origin, Target: target, SyncTopic: SyncTopic("na"), CheckpointTopic: CheckpointTopic("na")}
+	gs := GroupSync{Origin: origin, Target: target, SyncTopic: mm2topic.OffsetSyncs("na"), CheckpointTopic: mm2topic.Checkpoints("na")}
 	tadm := kadm.NewClient(client(t, target))
 	position := func(group string) (int64, int64) {
 		t.Helper()
@@ -91,7 +93,7 @@ func TestGroupSyncKeepsAStandby(t *testing.T) {
 	}
 
 	// Every move was written as a MirrorMaker 2 checkpoint; the newest per partition wins.
-	cl := client(t, target, kgo.ConsumeTopics(CheckpointTopic("na")), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl := client(t, target, kgo.ConsumeTopics(mm2topic.Checkpoints("na")), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	last := map[int32]Checkpoint{}
 	for n := 0; n < 3; {
 		fs := cl.PollFetches(ctx)

@@ -6,10 +6,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-)
 
-// HeartbeatTopic is MirrorMaker 2's heartbeat topic on the target of a flow.
-const HeartbeatTopic = "heartbeats"
+	"github.com/ferryhq/ferry/internal/mm2topic"
+)
 
 // Heartbeat says a flow from Source to Target was alive at Timestamp. Encoded as
 // MirrorMaker 2's MirrorHeartbeatConnector does, so MM2 tooling (and a downstream MM2 flow
@@ -30,7 +29,7 @@ func (h Heartbeat) Record() *kgo.Record {
 	key := putString(putString(nil, h.Source), h.Target)
 	val := binary.BigEndian.AppendUint16(nil, 0)
 	val = binary.BigEndian.AppendUint64(val, uint64(h.Timestamp.UnixMilli()))
-	return &kgo.Record{Topic: HeartbeatTopic, Partition: 0, Key: key, Value: val}
+	return &kgo.Record{Topic: mm2topic.Heartbeats, Partition: 0, Key: key, Value: val}
 }
 
 // DecodeHeartbeat reads a heartbeat written by Ferry or MirrorMaker 2.

@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferryhq/ferry/internal/mm2topic"
 )
 
 func cluster(t *testing.T) []kgo.Opt {
@@ -199,7 +201,7 @@ func TestMirrorExactWithTransactionsAndResume(t *testing.T) {
 	produceTxn(t, origin, "orders", 5, true, "a")
 	produceTxn(t, origin, "orders", 7, false, "b") // aborted: never copied
 	produceTxn(t, origin, "orders", 3, true, "c")
-	cfg := Config{Origin: origin, Target: target, SyncTopic: SyncTopic("target"), Discover: 200 * time.Millisecond}
+	cfg := Config{Origin: origin, Target: target, SyncTopic: mm2topic.OffsetSyncs("target"), Discover: 200 * time.Millisecond}
 	mirrorUntil(t, cfg, 3*50+8)
 
 	// More data, then a restart: the mirror continues where the target ends.
@@ -217,7 +219,7 @@ func TestMirrorResumesAfterCrashBetweenSyncAndData(t *testing.T) {
 	origin, target := cluster(t), cluster(t)
 	createTopic(t, origin, "payments", 1)
 	produce(t, origin, "payments", 1, 30, 0)
-	cfg := Config{Origin: origin, Target: target, SyncTopic: SyncTopic("target"), Discover: 200 * time.Millisecond}
+	cfg := Config{Origin: origin, Target: target, SyncTopic: mm2topic.OffsetSyncs("target"), Discover: 200 * time.Millisecond}
 	mirrorUntil(t, cfg, 30)
 	// A crash right after writing a sync for records that never reached the target: the
 	// sync claims origin 40 went to target 45.
@@ -235,7 +237,7 @@ func TestMirrorPicksUpNewTopicsAndPartitions(t *testing.T) {
 	origin, target := cluster(t), cluster(t)
 	createTopic(t, origin, "a", 1)
 	produce(t, origin, "a", 1, 5, 0)
-	cfg := Config{Origin: origin, Target: target, SyncTopic: SyncTopic("target"), Discover: 100 * time.Millisecond,
+	cfg := Config{Origin: origin, Target: target, SyncTopic: mm2topic.OffsetSyncs("target"), Discover: 100 * time.Millisecond,
 		Rename: func(s string) string { return "origin." + s }}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -288,7 +290,7 @@ func TestCheckpointEncodingMatchesMirrorMaker(t *testing.T) {
 	// Bytes as MirrorMaker 2's Checkpoint.recordKey/recordValue write them: key group, topic,
 	// partition; value a version header (0), then upstream, downstream, metadata.
 	c := Checkpoint{Group: "billing", Partition: Partition{"a.orders", 2}, Upstream: 300, Downstream: 257, Metadata: "m"}
-	r := c.Record(CheckpointTopic("a"))
+	r := c.Record(mm2topic.Checkpoints("a"))
 	wantKey := []byte{0, 7, 'b', 'i', 'l', 'l', 'i', 'n', 'g', 0, 8, 'a', '.', 'o', 'r', 'd', 'e', 'r', 's', 0, 0, 0, 2}
 	wantVal := []byte{0, 0, 0, 0, 0, 0, 0, 0, 1, 44, 0, 0, 0, 0, 0, 0, 1, 1, 0, 1, 'm'}
 	if !bytes.Equal(r.Key, wantKey) || !bytes.Equal(r.Value, wantVal) || r.Topic != "a.checkpoints.internal" {
@@ -339,9 +341,9 @@ func TestHeartbeatsInMirrorMakerFormat(t *testing.T) {
 	origin, target := cluster(t), cluster(t)
 	createTopic(t, origin, "x", 1)
 	produce(t, origin, "x", 1, 3, 0)
-	mirrorUntil(t, Config{Origin: origin, Target: target, SyncTopic: SyncTopic("eu"), Heartbeat: &Heartbeat{Source: "na", Target: "eu"}, HeartbeatInterval: 10 * time.Millisecond}, 3)
+	mirrorUntil(t, Config{Origin: origin, Target: target, SyncTopic: mm2topic.OffsetSyncs("eu"), Heartbeat: &Heartbeat{Source: "na", Target: "eu"}, HeartbeatInterval: 10 * time.Millisecond}, 3)
 	var beats int
-	err := scan(context.Background(), target, map[Partition]int64{{HeartbeatTopic, 0}: 0}, map[Partition]int64{{HeartbeatTopic, 0}: endOffset(t, target, Partition{HeartbeatTopic, 0})}, func(_ Partition, r *kgo.Record) error {
+	err := scan(context.Background(), target, map[Partition]int64{{mm2topic.Heartbeats, 0}: 0}, map[Partition]int64{{mm2topic.Heartbeats, 0}: endOffset(t, target, Partition{mm2topic.Heartbeats, 0})}, func(_ Partition, r *kgo.Record) error {
 		if hb, err := DecodeHeartbeat(r); err != nil || hb.Source != "na" || hb.Target != "eu" {
 			return fmt.Errorf("bad heartbeat %+v %v", hb, err)
 		}
@@ -459,12 +461,12 @@ func TestLocateBetweenSparseSyncs(t *testing.T) {
 func TestMirrorRefusesACompactedSyncTopic(t *testing.T) {
 	origin, target := cluster(t), cluster(t)
 	compact := "compact"
-	if _, err := kadm.NewClient(client(t, target)).CreateTopic(context.Background(), 1, 1, map[string]*string{"cleanup.policy": &compact}, SyncTopic("a")); err != nil {
+	if _, err := kadm.NewClient(client(t, target)).CreateTopic(context.Background(), 1, 1, map[string]*string{"cleanup.policy": &compact}, mm2topic.OffsetSyncs("a")); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := Run(ctx, Config{Origin: origin, Target: target, SyncTopic: SyncTopic("a")})
+	err := Run(ctx, Config{Origin: origin, Target: target, SyncTopic: mm2topic.OffsetSyncs("a")})
 	if !errors.Is(err, ErrSyncTopicCompacted) || !strings.Contains(err.Error(), "mm2-offset-syncs.a.internal (cleanup.policy=compact") {
 		t.Fatalf("want a refusal naming the topic and its policy, got %v", err)
 	}

@@ -12,9 +12,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/ferryhq/ferry/engine"
 	"github.com/ferryhq/ferry/internal/connect"
+	"github.com/ferryhq/ferry/runbook"
 	kafkatest "github.com/ferryhq/ferry/test/kafka"
+
+	"github.com/ferryhq/ferry/internal/mm2topic"
 )
 
 // BenchmarkMirrorVsMirrorMaker2 copies the same 1,000,000 x 1 KiB records (12 partitions,
@@ -55,7 +57,7 @@ func BenchmarkMirrorVsMirrorMaker2(b *testing.B) {
 		var builtin time.Duration
 		done := make(chan error, 1)
 		go func() {
-			done <- Run(mctx, Config{Origin: oOpts, Target: tOpts, SyncTopic: SyncTopic("ferry"),
+			done <- Run(mctx, Config{Origin: oOpts, Target: tOpts, SyncTopic: mm2topic.OffsetSyncs("ferry"),
 				Rename: func(t string) string { return "ferry." + t }, Select: func(t string) bool { return t == "orders" },
 				ProgressInterval: 10 * time.Millisecond,
 				Progress: func(p Progress) {
@@ -69,7 +71,7 @@ func BenchmarkMirrorVsMirrorMaker2(b *testing.B) {
 			b.Fatal(err)
 		}
 		cut := time.Now()
-		m, err := LoadMapping(ctx, tOpts, SyncTopic("ferry"))
+		m, err := LoadMapping(ctx, tOpts, mm2topic.OffsetSyncs("ferry"))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -91,9 +93,9 @@ func BenchmarkMirrorVsMirrorMaker2(b *testing.B) {
 
 		// MirrorMaker 2 on Connect, then its checkpoints.
 		worker := kafkatest.StartConnect(b, target.Addr)
-		rep := &engine.Replication{Origin: "origin", Target: "target", Alias: "mm2", Naming: "prefixed",
-			Topics: engine.Patterns{Include: []string{"orders"}}, Groups: engine.Patterns{Include: []string{"billing"}},
-			Connect: &engine.Connect{URL: worker.URL, TasksMax: 4}}
+		rep := &runbook.Replication{Origin: "origin", Target: "target", Alias: "mm2", Naming: "prefixed",
+			Topics: runbook.Patterns{Include: []string{"orders"}}, Groups: runbook.Patterns{Include: []string{"billing"}},
+			Connect: &runbook.Connect{URL: worker.URL, TasksMax: 4}}
 		cc := connect.New(worker.URL, "", "")
 		start = time.Now()
 		for name, cfg := range connect.Connectors("bench", rep, map[string]string{"bootstrap.servers": origin.Addr}, map[string]string{"bootstrap.servers": target.Addr}) {
@@ -152,7 +154,7 @@ func BenchmarkMirrorVsMirrorMaker2(b *testing.B) {
 func waitCheckpoints(ctx context.Context, target []kgo.Opt, group string, committed map[int32]int64, timeout time.Duration) (map[int32]Checkpoint, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), target...), kgo.ConsumeTopics(CheckpointTopic("mm2")),
+	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), target...), kgo.ConsumeTopics(mm2topic.Checkpoints("mm2")),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.AllowAutoTopicCreation())...)
 	if err != nil {
 		return nil, err

@@ -21,11 +21,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Partition names one topic partition.
-type Partition struct {
-	Topic     string
-	Partition int32
-}
+// Partition names one topic partition: kadm's, with a String for messages and heartbeats.
+type Partition kadm.Partition
 
 func (p Partition) String() string { return fmt.Sprintf("%s/%d", p.Topic, p.Partition) }
 
@@ -36,10 +33,6 @@ type OffsetSync struct {
 	Upstream   int64
 	Downstream int64
 }
-
-// SyncTopic is MirrorMaker 2's name for the offset-sync topic of a replication flow kept on
-// the target (offset-syncs.topic.location=target): it carries the source's alias.
-func SyncTopic(sourceAlias string) string { return "mm2-offset-syncs." + sourceAlias + ".internal" }
 
 // Record encodes the sync: key topic (int16-length string) + partition (int32), value
 // upstream (int64) + downstream (int64), big-endian, as Kafka's protocol schemas do.

@@ -8,7 +8,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/ferryhq/ferry/engine"
+	"github.com/ferryhq/ferry/runbook"
 )
 
 // Connector classes.
@@ -22,10 +22,10 @@ const (
 // stay on the target (where Ferry reads them), offset.lag.max is 0 unless the runbook says
 // otherwise, group offsets are written by Ferry's groups.translate (exact) rather than by the
 // checkpoint connector unless replication.syncGroups asks for a standby, and ACLs by acls.sync. Extra mm2.config entries go to both.
-func Configs(rep *engine.Replication) (source, checkpoint map[string]any) {
+func Configs(rep *runbook.Replication) (source, checkpoint map[string]any) {
 	mm := rep.MM2
 	if mm == nil {
-		mm = &engine.MM2Settings{}
+		mm = &runbook.MM2Settings{}
 	}
 	rf := mm.ReplicationFactor
 	if rf == 0 {
@@ -68,7 +68,7 @@ func Configs(rep *engine.Replication) (source, checkpoint map[string]any) {
 }
 
 // Policy is the replication policy for the runbook's naming.
-func Policy(rep *engine.Replication) map[string]any {
+func Policy(rep *runbook.Replication) map[string]any {
 	if rep.Naming == "prefixed" {
 		return map[string]any{"replication.policy.class": "org.apache.kafka.connect.mirror.DefaultReplicationPolicy", "replication.policy.separator": "."}
 	}
@@ -76,7 +76,7 @@ func Policy(rep *engine.Replication) map[string]any {
 }
 
 // Seconds is a duration in whole seconds, or def when unset.
-func Seconds(d engine.Duration, def int) int {
+func Seconds(d runbook.Duration, def int) int {
 	if s := int(d.D().Seconds()); s > 0 {
 		return s
 	}

@@ -10,8 +10,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/ferryhq/ferry/engine"
 	"github.com/ferryhq/ferry/internal/mm2"
+	"github.com/ferryhq/ferry/runbook"
 )
 
 // Shapes of the KafkaMirrorMaker2 spec.
@@ -38,7 +38,7 @@ type Cluster struct {
 // ClusterOf turns a runbook cluster into the resource's terms. MirrorMaker 2 runs in
 // Kubernetes, so every secret must be a Kubernetes Secret reference (the operator mounts it);
 // the SASL user name is not secret in Strimzi's model and is written as given by username.
-func ClusterOf(alias string, c *engine.Cluster, bootstrap, username string) (Cluster, error) {
+func ClusterOf(alias string, c *runbook.Cluster, bootstrap, username string) (Cluster, error) {
 	out := Cluster{Alias: alias, Bootstrap: bootstrap}
 	if out.Bootstrap == "" {
 		out.Bootstrap = strings.Join(c.Bootstrap, ",")
@@ -101,7 +101,7 @@ type Input struct {
 	Runbook    string
 	Origin     Cluster
 	Target     Cluster
-	Rep        *engine.Replication
+	Rep        *runbook.Replication
 }
 
 // Resource builds the KafkaMirrorMaker2. MirrorMaker 2 keeps its offset syncs on the target

@@ -8,8 +8,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/ferryhq/ferry/engine"
 	"github.com/ferryhq/ferry/internal/strimzi"
+	"github.com/ferryhq/ferry/runbook"
 	kubetest "github.com/ferryhq/ferry/test/kube"
 )
 
@@ -19,14 +19,14 @@ func TestMain(m *testing.M) { kubetest.Main(m, &env) }
 
 func clusters(t *testing.T) (origin, target strimzi.Cluster) {
 	t.Helper()
-	o := &engine.Cluster{Bootstrap: []string{"origin-kafka-bootstrap.origin:9093"},
-		SASL: &engine.SASL{Mechanism: "SCRAM-SHA-512", Username: &engine.SecretRef{Env: "U"}, Password: &engine.SecretRef{Secret: &engine.KubeKey{Name: "origin-cluster-credentials", Key: "password"}}},
-		TLS:  &engine.TLS{CA: &engine.SecretRef{Secret: &engine.KubeKey{Name: "origin-cluster-ca-cert", Key: "ca.crt"}}}}
-	tg := &engine.Cluster{Bootstrap: []string{"target-kafka-bootstrap.target:9093"},
-		TLS: &engine.TLS{
-			CA:   &engine.SecretRef{Secret: &engine.KubeKey{Name: "target-cluster-ca-cert", Key: "ca.crt"}},
-			Cert: &engine.SecretRef{Secret: &engine.KubeKey{Name: "mm2-user", Key: "user.crt"}},
-			Key:  &engine.SecretRef{Secret: &engine.KubeKey{Name: "mm2-user", Key: "user.key"}}}}
+	o := &runbook.Cluster{Bootstrap: []string{"origin-kafka-bootstrap.origin:9093"},
+		SASL: &runbook.SASL{Mechanism: "SCRAM-SHA-512", Username: &runbook.SecretRef{Env: "U"}, Password: &runbook.SecretRef{Secret: &runbook.KubeKey{Name: "origin-cluster-credentials", Key: "password"}}},
+		TLS:  &runbook.TLS{CA: &runbook.SecretRef{Secret: &runbook.KubeKey{Name: "origin-cluster-ca-cert", Key: "ca.crt"}}}}
+	tg := &runbook.Cluster{Bootstrap: []string{"target-kafka-bootstrap.target:9093"},
+		TLS: &runbook.TLS{
+			CA:   &runbook.SecretRef{Secret: &runbook.KubeKey{Name: "target-cluster-ca-cert", Key: "ca.crt"}},
+			Cert: &runbook.SecretRef{Secret: &runbook.KubeKey{Name: "mm2-user", Key: "user.crt"}},
+			Key:  &runbook.SecretRef{Secret: &runbook.KubeKey{Name: "mm2-user", Key: "user.key"}}}}
 	var err error
 	if origin, err = strimzi.ClusterOf("origin-cluster", o, "", "mm2-credentials"); err != nil {
 		t.Fatal(err)
@@ -37,13 +37,13 @@ func clusters(t *testing.T) (origin, target strimzi.Cluster) {
 	return origin, target
 }
 
-func replication(ns string) *engine.Replication {
-	return &engine.Replication{
+func replication(ns string) *runbook.Replication {
+	return &runbook.Replication{
 		Engine: "strimzi", Origin: "origin", Target: "target", Alias: "origin-cluster",
-		Topics: engine.Patterns{Include: []string{"orders", "payments.*"}, Exclude: []string{"payments.tmp"}},
-		Groups: engine.Patterns{Include: []string{"billing"}},
-		MM2:    &engine.MM2Settings{SyncInterval: engine.Duration(30e9), ReplicationFactor: 3, Config: map[string]string{"consumer.max.poll.records": "2000"}},
-		Strimzi: &engine.Strimzi{Namespace: ns, Name: "data-migration", Replicas: 2, Version: "4.1.1",
+		Topics: runbook.Patterns{Include: []string{"orders", "payments.*"}, Exclude: []string{"payments.tmp"}},
+		Groups: runbook.Patterns{Include: []string{"billing"}},
+		MM2:    &runbook.MM2Settings{SyncInterval: runbook.Duration(30e9), ReplicationFactor: 3, Config: map[string]string{"consumer.max.poll.records": "2000"}},
+		Strimzi: &runbook.Strimzi{Namespace: ns, Name: "data-migration", Replicas: 2, Version: "4.1.1",
 			Template: map[string]any{"pod": map[string]any{"metadata": map[string]any{"annotations": map[string]any{"eventstreams.production.type": "CloudPakForIntegrationNonProduction"}}}}},
 	}
 }
@@ -129,7 +129,7 @@ func TestResourceInBothShapesIsAcceptedAsIs(t *testing.T) {
 }
 
 func TestSecretsMustBeKubernetesSecrets(t *testing.T) {
-	c := &engine.Cluster{Bootstrap: []string{"x:1"}, SASL: &engine.SASL{Mechanism: "PLAIN", Username: &engine.SecretRef{Env: "U"}, Password: &engine.SecretRef{Env: "P"}}}
+	c := &runbook.Cluster{Bootstrap: []string{"x:1"}, SASL: &runbook.SASL{Mechanism: "PLAIN", Username: &runbook.SecretRef{Env: "U"}, Password: &runbook.SecretRef{Env: "P"}}}
 	if _, err := strimzi.ClusterOf("a", c, "", "u"); err == nil || !strings.Contains(err.Error(), "Kubernetes Secret reference") {
 		t.Fatalf("env password accepted: %v", err)
 	}

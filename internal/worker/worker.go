@@ -16,6 +16,9 @@ import (
 type Options struct {
 	// TaskQueue defaults to workflows.TaskQueue.
 	TaskQueue string
+	// Activities are the step implementations with their dependencies; the zero value (no
+	// sandboxes, kube.Connect, the system clock) when nil.
+	Activities *activities.Activities
 	// ExtraSteps are additional step implementations (tests register their own step types).
 	ExtraSteps map[string]activities.Step
 }
@@ -35,6 +38,10 @@ func New(c client.Client, opts Options) worker.Worker {
 	})
 	w.RegisterWorkflowWithOptions(workflows.Runbook, workflow.RegisterOptions{Name: workflows.RunbookWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.Mirror, workflow.RegisterOptions{Name: workflows.MirrorWorkflowName})
-	activities.Register(w, opts.ExtraSteps)
+	acts := opts.Activities
+	if acts == nil {
+		acts = &activities.Activities{}
+	}
+	acts.Register(w, opts.ExtraSteps)
 	return w
 }

@@ -11,8 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/ferryhq/ferry/engine"
 	"github.com/ferryhq/ferry/internal/sandbox"
+	"github.com/ferryhq/ferry/runbook"
 	"github.com/ferryhq/ferry/workflows"
 )
 
@@ -28,8 +28,8 @@ func TestBackupAndRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ledger, producer, consumer := sandboxApps(t, ctx, primary.Addr, backup.Addr)
 	e := start(t, "", newSteps())
+	ledger, producer, consumer := sandboxApps(t, ctx, e.sandboxes, primary.Addr, backup.Addr)
 	// The sample syncs groups every 10s; the test does not wait that long.
 	r := e.run("backup", workflows.Input{Plan: sampleRunbook(t, "backup.yaml", "syncGroups: 10s", "syncGroups: 200ms")})
 	e.waitFor("backup", "the backup to run", func(s *workflows.Status) bool { return step(s, "keep").Status == workflows.StepWaiting })
@@ -103,7 +103,7 @@ func TestBackupAndRestore(t *testing.T) {
 
 	// A new, empty North America.
 	fresh := sandboxCluster(t, "primary-new")
-	t.Setenv("FERRY_SANDBOX_ORIGIN", fresh.Addr)
+	e.sandboxes.Set("origin", fresh.Addr)
 	r = e.run("restore", workflows.Input{Plan: sampleRunbook(t, "restore.yaml")})
 	if err := r.Get(ctx, nil); err != nil {
 		for _, st := range e.status("restore").Steps {
@@ -130,7 +130,7 @@ func TestBackupAndRestore(t *testing.T) {
 
 // sandboxApps starts the sample runbooks' apps (orders-producer and billing) on origin and
 // points the runbooks' sandbox names at origin, target and the apps' control endpoint.
-func sandboxApps(t *testing.T, ctx context.Context, origin, target string) (*sandbox.Ledger, *sandbox.Producer, *sandbox.Consumer) {
+func sandboxApps(t *testing.T, ctx context.Context, dir *sandbox.Directory, origin, target string) (*sandbox.Ledger, *sandbox.Producer, *sandbox.Consumer) {
 	t.Helper()
 	ledger := sandbox.NewLedger()
 	producer := sandbox.NewProducer("orders-producer", origin, "orders", 300, ledger)
@@ -140,9 +140,9 @@ func sandboxApps(t *testing.T, ctx context.Context, origin, target string) (*san
 		t.Fatal(err)
 	}
 	t.Cleanup(control.Close)
-	t.Setenv("FERRY_SANDBOX_ORIGIN", origin)
-	t.Setenv("FERRY_SANDBOX_TARGET", target)
-	t.Setenv("FERRY_SANDBOX_CONTROL", control.Addr)
+	dir.Set("origin", origin)
+	dir.Set("target", target)
+	dir.Set(sandbox.ControlName, control.Addr)
 	for _, a := range []sandbox.App{producer, consumer} {
 		if _, err := a.Scale(ctx, 1); err != nil {
 			t.Fatal(err)
@@ -179,7 +179,7 @@ func stopApps(t *testing.T, ctx context.Context, addr string, ledger *sandbox.Le
 }
 
 // sampleRunbook compiles a runbook from runbooks/, after replacing old with new strings.
-func sampleRunbook(t *testing.T, name string, replace ...string) *engine.Plan {
+func sampleRunbook(t *testing.T, name string, replace ...string) *runbook.Plan {
 	t.Helper()
 	b, err := os.ReadFile("../../runbooks/" + name)
 	if err != nil {

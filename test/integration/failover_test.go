@@ -21,8 +21,8 @@ func TestFailover(t *testing.T) {
 	if _, err := sandbox.SeedOrders(ctx, primary.Addr, 3, 300); err != nil {
 		t.Fatal(err)
 	}
-	ledger, producer, consumer := sandboxApps(t, ctx, primary.Addr, standby.Addr)
 	e := start(t, "", newSteps())
+	ledger, producer, consumer := sandboxApps(t, ctx, e.sandboxes, primary.Addr, standby.Addr)
 	r := e.run("failover", workflows.Input{Plan: sampleRunbook(t, "failover.yaml", "syncGroups: 5s", "syncGroups: 200ms")})
 	e.waitFor("failover", "the standby", func(s *workflows.Status) bool { return step(s, "failover_gate").Status == workflows.StepWaiting })
 
@@ -73,8 +73,8 @@ func TestFailoverAfterPrimaryLoss(t *testing.T) {
 	if _, err := sandbox.SeedOrders(ctx, primary.Addr, 3, 300); err != nil {
 		t.Fatal(err)
 	}
-	ledger, producer, consumer := sandboxApps(t, ctx, primary.Addr, standby.Addr)
 	e := start(t, "", newSteps())
+	ledger, producer, consumer := sandboxApps(t, ctx, e.sandboxes, primary.Addr, standby.Addr)
 	r := e.run("failover", workflows.Input{Plan: sampleRunbook(t, "failover.yaml", "syncGroups: 5s", "syncGroups: 200ms",
 		"timeout: 2m", "timeout: 5s", "timeout: 1m", "timeout: 5s", "timeout: 1m", "timeout: 5s")})
 	e.waitFor("failover", "the standby", func(s *workflows.Status) bool { return step(s, "failover_gate").Status == workflows.StepWaiting })

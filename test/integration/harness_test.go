@@ -4,6 +4,7 @@ package integration
 
 import (
 	"github.com/ferryhq/ferry/internal/ports"
+	"github.com/ferryhq/ferry/internal/sandbox"
 
 	"context"
 	"errors"
@@ -25,16 +26,16 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/ferryhq/ferry/activities"
-	"github.com/ferryhq/ferry/engine"
 	"github.com/ferryhq/ferry/internal/temporalserver"
 	"github.com/ferryhq/ferry/internal/worker"
+	"github.com/ferryhq/ferry/runbook"
 	"github.com/ferryhq/ferry/workflows"
 )
 
 // Test-only step types.
 func init() {
-	engine.Register(engine.StepType{Name: "test.record", Summary: "records that it ran"})
-	engine.Register(engine.StepType{Name: "test.block", Summary: "heartbeats progress until released or cancelled", HeartbeatTimeout: 5 * time.Second})
+	runbook.Register(runbook.StepType{Name: "test.record", Summary: "records that it ran"})
+	runbook.Register(runbook.StepType{Name: "test.block", Summary: "heartbeats progress until released or cancelled", HeartbeatTimeout: 5 * time.Second})
 }
 
 // steps records which test steps ran, and holds test.block steps until released.
@@ -48,20 +49,20 @@ func newSteps() *steps { return &steps{release: make(chan struct{})} }
 
 func (s *steps) impl() map[string]activities.Step {
 	return map[string]activities.Step{
-		"test.record": func(_ context.Context, in engine.StepInput) (engine.StepResult, error) {
+		"test.record": func(_ context.Context, in runbook.StepInput) (runbook.StepResult, error) {
 			s.mu.Lock()
 			s.ran = append(s.ran, in.StepID)
 			s.mu.Unlock()
-			return engine.StepResult{}, nil
+			return runbook.StepResult{}, nil
 		},
-		"test.block": func(ctx context.Context, in engine.StepInput) (engine.StepResult, error) {
+		"test.block": func(ctx context.Context, in runbook.StepInput) (runbook.StepResult, error) {
 			for i := 0; ; i++ {
 				activity.RecordHeartbeat(ctx, map[string]any{"done": i % 100, "total": 100})
 				select {
 				case <-s.release:
-					return engine.StepResult{}, nil
+					return runbook.StepResult{}, nil
 				case <-ctx.Done():
-					return engine.StepResult{}, ctx.Err()
+					return runbook.StepResult{}, ctx.Err()
 				case <-time.After(100 * time.Millisecond):
 				}
 			}
@@ -83,6 +84,8 @@ type env struct {
 	worker sdkworker.Worker
 	steps  *steps
 	db     string
+	// sandboxes is where the worker finds the sample runbooks' sandbox clusters and apps.
+	sandboxes *sandbox.Directory
 }
 
 func quiet() sdklog.Logger {
@@ -103,14 +106,14 @@ func start(t *testing.T, db string, st *steps) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, server: srv, client: c, steps: st, db: db}
+	e := &env{t: t, server: srv, client: c, steps: st, db: db, sandboxes: &sandbox.Directory{}}
 	e.startWorker()
 	t.Cleanup(e.stop)
 	return e
 }
 
 func (e *env) startWorker() {
-	e.worker = worker.New(e.client, worker.Options{ExtraSteps: e.steps.impl()})
+	e.worker = worker.New(e.client, worker.Options{Activities: &activities.Activities{Sandboxes: e.sandboxes}, ExtraSteps: e.steps.impl()})
 	if err := e.worker.Start(); err != nil {
 		e.t.Fatal(err)
 	}
@@ -131,14 +134,14 @@ func (e *env) stop() {
 	}
 }
 
-func plan(t testing.TB, src string) *engine.Plan {
+func plan(t testing.TB, src string) *runbook.Plan {
 	t.Helper()
 	return compile(t, "it.yaml", "apiVersion: ferry.dev/v1alpha1\nkind: Runbook\nmetadata: {name: it}\n"+src)
 }
 
-func compile(t testing.TB, name, src string) *engine.Plan {
+func compile(t testing.TB, name, src string) *runbook.Plan {
 	t.Helper()
-	rb, err := engine.Parse(name, []byte(src))
+	rb, err := runbook.Parse(name, []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,11 +11,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/ferryhq/ferry/engine"
 	"github.com/ferryhq/ferry/internal/connect"
 	"github.com/ferryhq/ferry/internal/mirror"
+	"github.com/ferryhq/ferry/runbook"
 	kafkatest "github.com/ferryhq/ferry/test/kafka"
 	"github.com/ferryhq/ferry/workflows"
+
+	"github.com/ferryhq/ferry/internal/mm2topic"
 )
 
 // TestMirrorMakerReadsFerrysOffsetSyncs copies with the builtin mirror, then runs MirrorMaker
@@ -64,9 +66,9 @@ steps:
 		t.Fatalf("Ferry's syncs on orders/0: %+v", s)
 	}
 
-	rep := &engine.Replication{Origin: "origin", Target: "target", Topics: engine.Patterns{Include: []string{"orders"}},
-		Groups: engine.Patterns{Include: []string{"billing"}},
-		MM2:    &engine.MM2Settings{SyncInterval: engine.Duration(time.Second), RefreshInterval: engine.Duration(time.Second)}}
+	rep := &runbook.Replication{Origin: "origin", Target: "target", Topics: runbook.Patterns{Include: []string{"orders"}},
+		Groups: runbook.Patterns{Include: []string{"billing"}},
+		MM2:    &runbook.MM2Settings{SyncInterval: runbook.Duration(time.Second), RefreshInterval: runbook.Duration(time.Second)}}
 	cc := connect.New(worker.URL, "", "")
 	for name, cfg := range connect.Connectors("interop", rep, map[string]string{"bootstrap.servers": origin.Addr}, map[string]string{"bootstrap.servers": target.Addr}) {
 		if strings.HasSuffix(name, ".MirrorCheckpointConnector") {
@@ -91,7 +93,7 @@ steps:
 func mm2Checkpoints(ctx context.Context, bootstrap, group string, committed map[int32]int64) (map[int32]int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.ConsumeTopics(mirror.CheckpointTopic("origin")),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.ConsumeTopics(mm2topic.Checkpoints("origin")),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		return nil, err

@@ -1,0 +1,111 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/ferryhq/ferry/internal/mirror"
+	"github.com/ferryhq/ferry/runbook"
+)
+
+// builtinMirror is Ferry's own mirror: it copies inside this worker, heartbeating its
+// progress, and, restarted after a crash, continues from what the target holds.
+type builtinMirror struct{}
+
+func (builtinMirror) exactSyncs() bool { return true }
+
+// deploy has nothing to start: the copy is watch.
+func (builtinMirror) deploy(context.Context, *Activities, runbook.MirrorSpec) (map[string]any, error) {
+	return nil, nil
+}
+
+func (builtinMirror) remove(context.Context, *Activities, runbook.MirrorSpec) error { return nil }
+
+// watch copies until cancelled (by mirror.stop or the end of the run), keeping the standby's
+// groups in step when the replication says so.
+func (builtinMirror) watch(ctx context.Context, a *Activities, spec runbook.MirrorSpec) error {
+	rep := spec.Replication
+	d := a.dialer()
+	origin, err := d.Options(ctx, rep.Origin, spec.Clusters[rep.Origin])
+	if err != nil {
+		return badInput("%v", err)
+	}
+	target, err := d.Options(ctx, rep.Target, spec.Clusters[rep.Target])
+	if err != nil {
+		return badInput("%v", err)
+	}
+	activity.RecordHeartbeat(ctx, map[string]any{"phase": "starting"})
+	var groups atomic.Pointer[string] // the last group sync, shown with the mirror's progress
+	if every := rep.SyncGroups.D(); every > 0 {
+		gs := mirror.GroupSync{Origin: origin, Target: target, Groups: rep.Groups.SelectGroup, Topics: rep.Topics.Select,
+			Rename: rep.TargetTopic, SyncTopic: rep.SyncTopic(), CheckpointTopic: rep.CheckpointTopic()}
+		gctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		defer func() { cancel(); <-done }()
+		go func() {
+			defer close(done)
+			syncGroups(gctx, gs, every, &groups)
+		}()
+	}
+	err = mirror.Run(ctx, mirror.Config{
+		Origin: origin, Target: target,
+		Select:    rep.Topics.Select,
+		Rename:    rep.TargetTopic,
+		SyncTopic: rep.SyncTopic(),
+		Heartbeat: &mirror.Heartbeat{Source: rep.OriginAlias(), Target: rep.Target},
+		Progress:  func(p mirror.Progress) { activity.RecordHeartbeat(ctx, progressDetails(p, groups.Load())) },
+	})
+	if errors.Is(err, mirror.ErrSyncTopicCompacted) {
+		return badInput("%v", err) // retrying cannot help: someone must change the topic
+	}
+	return err
+}
+
+// progressDetails is a copy's heartbeat, as ferry status shows it on mirror.start.
+func progressDetails(p mirror.Progress, groupSync *string) map[string]any {
+	behind := make([]string, len(p.Behind))
+	for i, b := range p.Behind {
+		behind[i] = b.String()
+	}
+	hb := map[string]any{"records": p.Records, "bytes": p.Bytes, "partitions": p.Partitions, "lag": p.TotalLag, "behind": behind}
+	if groupSync != nil {
+		hb["groupSync"] = *groupSync
+	}
+	return hb
+}
+
+// syncGroups runs a group sync round every interval until ctx ends. A failed round is
+// reported and retried next time: the copy goes on regardless.
+func syncGroups(ctx context.Context, gs mirror.GroupSync, every time.Duration, last *atomic.Pointer[string]) {
+	log := activity.GetLogger(ctx)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		res, err := gs.Once(ctx)
+		var msg string
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			msg = fmt.Sprintf("%s: failed: %v", time.Now().UTC().Format(time.RFC3339), err)
+			log.Warn("group sync failed", "error", err)
+		default:
+			msg = fmt.Sprintf("%s: %d partitions of %d groups moved, %d not copied yet", time.Now().UTC().Format(time.RFC3339), res.Moved, res.Groups, res.Uncopied)
+			if len(res.Skipped) > 0 {
+				msg += "; skipped " + strings.Join(res.Skipped, ", ")
+			}
+		}
+		last.Store(&msg)
+	}
+}

@@ -1,0 +1,28 @@
+package activities
+
+import (
+	"context"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/ferryhq/ferry/runbook"
+)
+
+func (a *Activities) verifySteps() map[string]Step {
+	return map[string]Step{runbook.StepVerifyParity: a.verifyParity}
+}
+
+// verifyParity compares each mirrored partition's records on both sides.
+func (a *Activities) verifyParity(ctx context.Context, in runbook.StepInput) (runbook.StepResult, error) {
+	p, f, closeFn, err := flowStep[runbook.VerifyParityParams](ctx, a, in)
+	if err != nil {
+		return runbook.StepResult{}, err
+	}
+	defer closeFn()
+	f.Progress = func(d map[string]any) { activity.RecordHeartbeat(ctx, d) }
+	res, err := f.VerifyParity(ctx, p.Topics)
+	if err != nil {
+		return runbook.StepResult{}, permanent(err)
+	}
+	return result(map[string]any{"partitions": res.Partitions, "records": res.Records})
+}

@@ -1,0 +1,107 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferryhq/ferry/internal/mirror"
+)
+
+// markersOnly is how small a gap must be before lag looks whether it holds only transaction
+// markers (the "lag stuck at 1" trap): reading more would cost more than it tells.
+const markersOnly = 1000
+
+// Lag measures, per origin partition, the committed data records the mirror has not copied,
+// and their sum. Trailing transaction markers do not count.
+func (f *Flow) Lag(ctx context.Context) (int64, map[string]int64, error) {
+	parts, counts, err := f.Partitions(ctx, nil)
+	if err != nil || len(parts) == 0 {
+		return 0, nil, err
+	}
+	topics, targets := f.topicNames(counts)
+	lso, err := f.Origin.ListCommittedOffsets(ctx, topics...)
+	if err != nil {
+		return 0, nil, fmt.Errorf("origin end offsets: %w", err)
+	}
+	starts, err := f.Origin.ListStartOffsets(ctx, topics...)
+	if err != nil {
+		return 0, nil, fmt.Errorf("origin start offsets: %w", err)
+	}
+	ends, err := f.Target.ListEndOffsets(ctx, targets...)
+	if err != nil {
+		return 0, nil, fmt.Errorf("target end offsets: %w", err)
+	}
+	m, err := mirror.LoadMapping(ctx, f.TargetOpts, f.Rep.SyncTopic())
+	if err != nil {
+		return 0, nil, err
+	}
+	var total int64
+	per := map[string]int64{}
+	for _, p := range parts {
+		o, _ := lso.Lookup(p.Topic, p.Partition)
+		pos := int64(-1)
+		if e, ok := ends.Lookup(f.Rep.TargetTopic(p.Topic), p.Partition); ok && e.Err == nil {
+			if r, ok := m.Resume(p, e.Offset); ok {
+				pos = r
+			}
+		}
+		if pos < 0 {
+			s, _ := starts.Lookup(p.Topic, p.Partition)
+			pos = s.Offset
+		}
+		l, err := dataBetween(ctx, f.OriginOpts, p, pos, o.Offset)
+		if err != nil {
+			return 0, nil, err
+		}
+		per[p.String()] = l
+		total += l
+	}
+	return total, per, nil
+}
+
+// dataBetween counts the offsets from..to as records to read, unless a short gap holds only
+// transaction markers.
+func dataBetween(ctx context.Context, opts []kgo.Opt, p mirror.Partition, from, to int64) (int64, error) {
+	l := max(to-from, 0)
+	if l > 0 && l <= markersOnly {
+		has, err := mirror.HasData(ctx, opts, p, from, to)
+		if err != nil || !has {
+			return 0, err
+		}
+	}
+	return l, nil
+}
+
+// GroupsLag is what groups on one cluster have not read yet: committed data records past
+// their committed positions, summed. A group that never committed counts nothing.
+func GroupsLag(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, groups []string) (int64, error) {
+	var total int64
+	for _, g := range groups {
+		committed, err := adm.FetchOffsets(ctx, g)
+		if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
+			return 0, fmt.Errorf("group %s: %w", g, err)
+		}
+		topics := committed.Offsets().TopicsSet().Topics()
+		if len(topics) == 0 {
+			continue
+		}
+		ends, err := adm.ListCommittedOffsets(ctx, topics...)
+		if err != nil {
+			return 0, fmt.Errorf("group %s: end offsets: %w", g, err)
+		}
+		for _, o := range committed.Offsets().Sorted() {
+			e, _ := ends.Lookup(o.Topic, o.Partition)
+			l, err := dataBetween(ctx, opts, mirror.Partition{Topic: o.Topic, Partition: o.Partition}, o.At, e.Offset)
+			if err != nil {
+				return 0, err
+			}
+			total += l
+		}
+	}
+	return total, nil
+}

@@ -1,0 +1,214 @@
+package runbook
+
+import (
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/ferryhq/ferry/internal/mm2topic"
+)
+
+// Names of the Kafka step types.
+const (
+	StepKafkaCheck      = "kafka.check"
+	StepTopicsSync      = "topics.sync"
+	StepMirrorStart     = "mirror.start"
+	StepMirrorWait      = "mirror.wait"
+	StepMirrorStop      = "mirror.stop"
+	StepGroupsTranslate = "groups.translate"
+	StepVerifyParity    = "verify.parity"
+	StepTopicsCleanup   = "topics.cleanup"
+	StepACLsSync        = "acls.sync"
+)
+
+// ACLsSyncParams for acls.sync.
+type ACLsSyncParams struct {
+	Principals map[string]string `yaml:"principals" json:"principals,omitempty" doc:"Origin principal -> target principal, e.g. User:alice: User:alice-eu; others are copied as they are."`
+	DryRun     bool              `yaml:"dryRun" json:"dryRun,omitempty"`
+}
+
+// KafkaCheckParams for kafka.check.
+type KafkaCheckParams struct {
+	Clusters []string `yaml:"clusters" json:"clusters,omitempty" ref:"cluster" doc:"Clusters to check; the replication's origin and target when empty."`
+}
+
+// TopicsSyncParams for topics.sync.
+type TopicsSyncParams struct {
+	Topics            *Patterns `yaml:"topics" json:"topics,omitempty" doc:"Topics to create; the replication's topics when empty."`
+	ReplicationFactor int       `yaml:"replicationFactor" json:"replicationFactor,omitempty" doc:"Replication factor of created topics (MirrorMaker 2 does not carry it over); the target's default when 0."`
+	DryRun            bool      `yaml:"dryRun" json:"dryRun,omitempty" doc:"Report the difference, change nothing."`
+}
+
+// MirrorWaitParams for mirror.wait.
+type MirrorWaitParams struct {
+	MaxLag   int      `yaml:"maxLag" json:"maxLag,omitempty" doc:"Records not yet copied, summed over partitions, at or under which the wait ends; 0 when empty."`
+	Interval Duration `yaml:"interval" json:"interval,omitempty" doc:"How often lag is measured; 1s when empty."`
+}
+
+// GroupsTranslateParams for groups.translate.
+type GroupsTranslateParams struct {
+	Groups *Patterns `yaml:"groups" json:"groups,omitempty" doc:"Groups to move; the replication's groups when empty."`
+	Force  bool      `yaml:"force" json:"force,omitempty" doc:"Move a target group backwards if its committed offsets are ahead."`
+	// Checkpoints let tools built on MirrorMaker 2's client (RemoteClusterUtils.translateOffsets,
+	// MM2's own checkpoint task) see Ferry's exact translation.
+	Checkpoints *bool `yaml:"checkpoints" json:"checkpoints,omitempty" doc:"Also write each translated position as a MirrorMaker 2 checkpoint (topic <origin alias>.checkpoints.internal on the target); true when empty."`
+}
+
+// CheckpointTopic is MirrorMaker 2's checkpoint topic on the target for this flow.
+func (r *Replication) CheckpointTopic() string { return mm2topic.Checkpoints(r.OriginAlias()) }
+
+// VerifyParityParams for verify.parity.
+type VerifyParityParams struct {
+	Topics *Patterns `yaml:"topics" json:"topics,omitempty" doc:"Topics to compare; the replication's topics when empty."`
+}
+
+// TopicsCleanupParams for topics.cleanup.
+type TopicsCleanupParams struct {
+	Topics []string `yaml:"topics" json:"topics,omitempty" doc:"Origin topics to delete as well, once nothing reads them (user topics are never deleted unless listed)."`
+	DryRun bool     `yaml:"dryRun" json:"dryRun,omitempty"`
+}
+
+func replicationTouches(extra ...string) func(map[string]any, *Plan) []string {
+	return func(_ map[string]any, p *Plan) []string {
+		if p.Replication == nil {
+			return extra
+		}
+		return append([]string{"origin " + p.Replication.Origin, "target " + p.Replication.Target}, extra...)
+	}
+}
+
+func init() {
+	Register(StepType{
+		Name: StepKafkaCheck, Params: KafkaCheckParams{}, DefaultTimeout: 2 * time.Minute,
+		Summary: "Check every cluster answers and allows what later steps need, before anything changes.",
+		Outputs: []Output{{"brokers", "Brokers per cluster."}},
+		Touches: replicationTouches("reads metadata, topics, configs, groups"),
+	})
+	Register(StepType{
+		Name: StepTopicsSync, NeedsReplication: true, Params: TopicsSyncParams{}, DefaultTimeout: 5 * time.Minute,
+		Summary: "Create the selected topics on the target with the origin's partitions and copyable configs.",
+		Outputs: []Output{{"created", "Topics created."}, {"grown", "Topics given more partitions."}, {"diff", "What differs, one line each: + created, ~ changed or drifting."}},
+		Touches: replicationTouches("creates topics on the target"),
+	})
+	Register(StepType{
+		Name: StepMirrorStart, NeedsReplication: true, Control: true,
+		Summary: "Start the replication engine (builtin: a mirror supervised by its own workflow); returns once it runs.",
+		Doc:     "The mirror copies every selected topic and keeps exact offset syncs. It stops at mirror.stop, or when the run ends.",
+		Outputs: []Output{{"mirror", "The mirror's workflow id."}},
+	})
+	Register(StepType{
+		Name: StepMirrorWait, NeedsReplication: true, Params: MirrorWaitParams{}, HeartbeatTimeout: 30 * time.Second, DefaultTimeout: 7 * 24 * time.Hour,
+		Summary: "Wait until the mirror has copied everything but maxLag records (transaction markers do not count).",
+		Outputs: []Output{{"lag", "Records not yet copied when the wait ended."}},
+		Touches: replicationTouches("reads offsets"),
+	})
+	Register(StepType{
+		Name: StepMirrorStop, NeedsReplication: true, Control: true,
+		Summary: "Stop the mirror after it flushed what it copied.",
+	})
+	Register(StepType{
+		Name: StepGroupsTranslate, NeedsReplication: true, Params: GroupsTranslateParams{}, DefaultTimeout: 10 * time.Minute,
+		Summary: "Commit each group's exact origin position on the target, through the mirror's offset map.",
+		Doc:     "Only empty or absent target groups are changed (an active group is an error naming its members); never backwards unless force; offsets are read back, then written as MirrorMaker 2 checkpoints.",
+		Outputs: []Output{{"groups", "Groups moved."}, {"partitions", "Partitions translated."}, {"offsets", "Every group/topic/partition: origin offset -> target offset."}, {"checkpoints", "Checkpoint records written (0 when checkpoints: false)."}, {"checkpointsSkipped", "Why no checkpoint was written although asked for (the target principal may not write the topic)."}},
+		Touches: replicationTouches("commits group offsets on the target"),
+	})
+	Register(StepType{
+		Name: StepVerifyParity, NeedsReplication: true, Params: VerifyParityParams{}, HeartbeatTimeout: 30 * time.Second, DefaultTimeout: 24 * time.Hour,
+		Summary: "Compare every partition's record count and digest of key, value, headers and timestamp.",
+		Outputs: []Output{{"partitions", "Partitions compared."}, {"records", "Records compared."}},
+		Touches: replicationTouches("reads every record"),
+	})
+	Register(StepType{
+		Name: StepACLsSync, NeedsReplication: true, Params: ACLsSyncParams{}, DefaultTimeout: 5 * time.Minute,
+		Summary: "Copy the ACLs of the replicated topics and groups to the target, mapping principals.",
+		Outputs: []Output{{"acls", "ACLs created on the target, one line each."}},
+		Touches: replicationTouches("creates ACLs on the target"),
+	})
+	Register(StepType{
+		Name: StepTopicsCleanup, NeedsReplication: true, Params: TopicsCleanupParams{}, DefaultTimeout: 5 * time.Minute,
+		Summary: "Delete the replication's internal topics (offset syncs, checkpoints, heartbeats); user topics only if listed.",
+		Outputs: []Output{{"deleted", "Topics deleted."}},
+		Touches: replicationTouches("deletes internal topics"),
+	})
+}
+
+// OriginAlias is the origin's name in prefixed topic names.
+func (r *Replication) OriginAlias() string {
+	if r.Alias != "" {
+		return r.Alias
+	}
+	return r.Origin
+}
+
+// Select reports whether an origin topic is replicated: it matches an include pattern
+// (all when none), no exclude pattern, and is not internal to Kafka or a replication engine.
+func (p *Patterns) Select(name string) bool {
+	return !mm2topic.Internal(name) && p.match(name)
+}
+
+// SelectGroup reports whether a group moves (MirrorMaker 2's default exclusions apply).
+func (p *Patterns) SelectGroup(name string) bool {
+	for _, pre := range []string{"console-consumer-", "connect-", "__"} {
+		if strings.HasPrefix(name, pre) {
+			return false
+		}
+	}
+	return p.match(name)
+}
+
+func (p *Patterns) match(name string) bool {
+	if p == nil {
+		return true
+	}
+	in := len(p.Include) == 0
+	for _, re := range p.Include {
+		if anchored(re).MatchString(name) {
+			in = true
+			break
+		}
+	}
+	for _, re := range p.Exclude {
+		if anchored(re).MatchString(name) {
+			return false
+		}
+	}
+	return in
+}
+
+func anchored(re string) *regexp.Regexp {
+	if r, err := regexp.Compile("^(?:" + re + ")$"); err == nil {
+		return r
+	}
+	return regexp.MustCompile(`^\b$`) // validated earlier; never matches
+}
+
+// TargetTopic names an origin topic on the target.
+func (r *Replication) TargetTopic(topic string) string {
+	if r.Naming == "prefixed" {
+		return r.OriginAlias() + "." + topic
+	}
+	return topic
+}
+
+// SyncTopic is the offset-sync topic on the target: MirrorMaker 2's name for the flow's
+// syncs with offset-syncs.topic.location=target, which every engine uses, so one offset map
+// serves the builtin mirror and MirrorMaker 2 alike.
+func (r *Replication) SyncTopic() string { return mm2topic.OffsetSyncs(r.OriginAlias()) }
+
+// ConnectGroup is the Kafka Connect group of the MirrorMaker 2 engines, and the prefix of
+// its configs, offsets and status topics.
+func (r *Replication) ConnectGroup(runbook string) string {
+	if r.MM2 != nil && r.MM2.ConnectGroup != "" {
+		return r.MM2.ConnectGroup
+	}
+	return "ferry-" + runbook
+}
+
+// MirrorSpec is what a mirror needs: the replication and its clusters (references only).
+type MirrorSpec struct {
+	RunID       string              `json:"runID"`
+	Runbook     string              `json:"runbook,omitempty"`
+	Replication *Replication        `json:"replication"`
+	Clusters    map[string]*Cluster `json:"clusters"`
+}

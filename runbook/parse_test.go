@@ -1,0 +1,129 @@
+package runbook
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the .want files of testdata/bad")
+
+// TestBadRunbooks parses every runbook in testdata/bad and compares the complete error list,
+// positions included, with its .want file.
+func TestBadRunbooks(t *testing.T) {
+	files, _ := filepath.Glob("testdata/bad/*.yaml")
+	if len(files) < 30 {
+		t.Fatalf("want at least 30 bad runbooks, have %d", len(files))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, _, err := LoadFile(f)
+			var errs Errors
+			if !errors.As(err, &errs) || len(errs) == 0 {
+				t.Fatalf("no error for a bad runbook (err %v)", err)
+			}
+			got := errs.Error() + "\n"
+			wantFile := strings.TrimSuffix(f, ".yaml") + ".want"
+			if *update {
+				if err := os.WriteFile(wantFile, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(wantFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != string(want) {
+				t.Errorf("errors differ\n got: %s\nwant: %s", got, want)
+			}
+		})
+	}
+}
+
+func TestSamplesAndREADMEValidate(t *testing.T) {
+	files, _ := filepath.Glob("../runbooks/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no sample runbooks")
+	}
+	for _, f := range files {
+		if _, _, err := LoadFile(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(readme), "```yaml\n")
+	example, _, _ := strings.Cut(rest, "```")
+	rb, err := Parse("README.md", []byte(example))
+	if err != nil {
+		t.Fatalf("README example: %v", err)
+	}
+	if _, err := rb.Compile([]byte(example), nil, nil); err != nil {
+		t.Fatalf("README example: %v", err)
+	}
+}
+
+func TestSchemaUpToDate(t *testing.T) {
+	want, err := Schema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile("../runbooks/runbook.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(string(got)) != strings.TrimSpace(string(want)) {
+		t.Fatal("runbooks/runbook.schema.json is stale: run go tool task schema")
+	}
+}
+
+func TestCompileParams(t *testing.T) {
+	src := []byte(`apiVersion: ferry.dev/v1alpha1
+kind: Runbook
+metadata: {name: p}
+params:
+  n: {type: int, default: 3}
+  topics: {type: list, default: [a, b]}
+  region: {required: true, enum: [eu, us]}
+  wait: {type: duration, default: 90s}
+steps:
+  - id: s
+    uses: sleep
+    with: {duration: "${{ params.wait }}"}
+  - id: l
+    uses: log
+    with: {message: "n=${{ params.n }} topics=${{ params.topics }} in ${{ params.region }} after ${{ steps.s.status }}"}
+`)
+	rb, err := Parse("p.yaml", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rb.Compile(src, nil, nil); err == nil || !strings.Contains(err.Error(), "required param has no value") {
+		t.Fatalf("missing required param: %v", err)
+	}
+	if _, err := rb.Compile(src, nil, []string{"region=mars"}); err == nil || !strings.Contains(err.Error(), "not one of eu, us") {
+		t.Fatalf("enum: %v", err)
+	}
+	if _, err := rb.Compile(src, nil, []string{"region=eu", "n=x"}); err == nil || !strings.Contains(err.Error(), "want an int") {
+		t.Fatalf("int: %v", err)
+	}
+	if _, err := rb.Compile(src, map[string]any{"region": "eu", "bogus": 1}, nil); err == nil || !strings.Contains(err.Error(), `unknown param "bogus"`) {
+		t.Fatalf("unknown values-file param: %v", err)
+	}
+	p, err := rb.Compile(src, map[string]any{"region": "us"}, []string{"n=7", "wait=2m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Params["n"] != 7 || p.Params["region"] != "us" || p.Steps[0].With["duration"] != "2m0s" {
+		t.Fatalf("params %v, sleep with %v", p.Params, p.Steps[0].With)
+	}
+	// Params-only templates are resolved in the plan; those reading steps wait for the run.
+	if msg := p.Steps[1].With["message"]; msg != "n=${{ params.n }} topics=${{ params.topics }} in ${{ params.region }} after ${{ steps.s.status }}" {
+		t.Fatalf("mixed template resolved too early: %v", msg)
+	}
+}

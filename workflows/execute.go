@@ -1,0 +1,176 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ferryhq/ferry/internal/contract"
+	"github.com/ferryhq/ferry/runbook"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// execute runs one step (or block) to its end and records what happened.
+func (r *runner) execute(ctx workflow.Context, s *runbook.PlanStep) (err error) {
+	st := r.state.Steps[s.ID]
+	if s.When != "" {
+		ok, err := runbook.EvalCondition(s.When, r.env())
+		if err != nil {
+			r.finish(ctx, st, StepFailed, err)
+			return err
+		}
+		if !ok {
+			r.finish(ctx, st, StepSkipped, nil)
+			return nil
+		}
+	}
+	now := workflow.Now(ctx)
+	st.StartedAt, st.EndedAt, st.LastError = &now, nil, ""
+	st.Status = StepRunning
+	switch {
+	case s.Parallel != nil:
+		err = r.parallel(ctx, s)
+	case s.Control:
+		err = r.control(ctx, s, st)
+	default:
+		err = r.activity(ctx, s, st)
+	}
+	switch {
+	case err == nil:
+		r.finish(ctx, st, StepSucceeded, nil)
+		r.state.Completed = append(r.state.Completed, s.ID)
+	case temporal.IsCanceledError(err) || ctx.Err() != nil:
+		r.finish(ctx, st, StepCancelled, err)
+	default:
+		r.finish(ctx, st, StepFailed, err)
+	}
+	if err != nil {
+		return &stepError{step: s.ID, cause: err}
+	}
+	return nil
+}
+
+// stepError names the step that failed and says why in people's words, keeping the cause
+// (a cancellation stays recognisable).
+type stepError struct {
+	step  string
+	cause error
+}
+
+func (e *stepError) Error() string {
+	var inner *stepError
+	if errors.As(e.cause, &inner) {
+		return e.cause.Error() // a block reports the failing step inside it
+	}
+	return "step " + e.step + ": " + errorMessage(e.cause)
+}
+
+func (e *stepError) Unwrap() error { return e.cause }
+
+func (r *runner) finish(ctx workflow.Context, st *StepState, status StepStatus, err error) {
+	now := workflow.Now(ctx)
+	st.Status, st.EndedAt = status, &now
+	if err != nil {
+		st.LastError = errorMessage(err)
+	}
+}
+
+// errorMessage unwraps Temporal's activity error envelope to the cause people care about.
+func errorMessage(err error) string {
+	var se *stepError
+	if errors.As(err, &se) {
+		return se.Error()
+	}
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	var timeout *temporal.TimeoutError
+	if errors.As(err, &timeout) {
+		return "timed out (" + timeout.TimeoutType().String() + ")"
+	}
+	return err.Error()
+}
+
+// parallel runs a block's steps at once; the first failure cancels the others.
+func (r *runner) parallel(ctx workflow.Context, s *runbook.PlanStep) error {
+	bctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	var first error
+	wg := workflow.NewWaitGroup(ctx)
+	for _, c := range s.Parallel {
+		wg.Add(1)
+		workflow.Go(bctx, func(gctx workflow.Context) {
+			defer wg.Done()
+			if err := r.execute(gctx, c); err != nil && !c.ContinueOnError && first == nil {
+				first = err
+				cancel()
+			}
+		})
+	}
+	wg.Wait(ctx)
+	if first == nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return first
+}
+
+// activity runs an activity step, retrying failed attempts with exponential backoff. Retries
+// are driven here rather than by the server so every attempt and its error show in status.
+func (r *runner) activity(ctx workflow.Context, s *runbook.PlanStep, st *StepState) error {
+	withMap, err := r.resolveWith(s)
+	if err != nil {
+		return err
+	}
+	restoreTo, err := r.restoreInput(s.Uses, withMap)
+	if err != nil {
+		return err
+	}
+	retry := runbook.Retry{MaxAttempts: 1}
+	if s.Retry != nil {
+		retry = *s.Retry
+	}
+	backoff := retry.Backoff.D()
+	for attempt := 1; ; attempt++ {
+		st.Attempts = attempt
+		st.Status = StepRunning
+		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			ActivityID:          fmt.Sprintf("%s#%d", s.ID, attempt),
+			StartToCloseTimeout: s.Timeout.D(),
+			HeartbeatTimeout:    s.HeartbeatTimeout.D(),
+			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+			WaitForCancellation: true,
+		})
+		in := runbook.StepInput{
+			RunID: r.runID, Runbook: r.plan.Runbook, StepID: s.ID, Attempt: attempt, With: withMap,
+			Clusters: r.plan.Clusters, Apps: r.plan.Apps, Replication: r.plan.Replication, RestoreTo: restoreTo,
+		}
+		var res runbook.StepResult
+		err := workflow.ExecuteActivity(actx, s.Uses, in).Get(ctx, &res)
+		if err == nil {
+			r.recordUndo(s.Uses, withMap, &res)
+			st.Outputs = res.Outputs
+			return nil
+		}
+		st.LastError = errorMessage(err)
+		var app *temporal.ApplicationError
+		if ctx.Err() != nil || temporal.IsCanceledError(err) || (errors.As(err, &app) && app.NonRetryable()) || attempt >= retry.MaxAttempts {
+			return err
+		}
+		st.Status = StepRetrying
+		if err := workflow.Sleep(ctx, backoff); err != nil {
+			return err
+		}
+		backoff = min(backoff*2, retry.MaxBackoff.D())
+	}
+}
+
+// resolveWith evaluates a step's parameters against what the run knows now.
+func (r *runner) resolveWith(s *runbook.PlanStep) (map[string]any, error) {
+	with, err := runbook.Resolve(s.With, r.env())
+	if err != nil {
+		return nil, contract.BadParameters.Fail("%s", err.Error())
+	}
+	m, _ := with.(map[string]any)
+	return m, nil
+}
