@@ -1,7 +1,8 @@
-package activities
+package flow
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -9,7 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.temporal.io/sdk/testsuite"
 
 	"github.com/ferryhq/ferry/internal/mirror"
 	"github.com/ferryhq/ferry/runbook"
@@ -67,7 +67,8 @@ func TestDrillMeasure(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	produce(3, time.Now().Add(-time.Minute)) // written a minute ago, not copied: the RPO
+	now := time.Now().Truncate(time.Millisecond) // Kafka keeps milliseconds
+	produce(3, now.Add(-time.Minute)) // written a minute before the drill, not copied: the RPO
 	commit := func(adm *kadm.Client, offs ...kadm.Offset) {
 		o := kadm.Offsets{}
 		for _, x := range offs {
@@ -81,31 +82,22 @@ func TestDrillMeasure(t *testing.T) {
 	commit(oadm, kadm.Offset{Topic: "orders", Partition: 0, At: 40}, kadm.Offset{Topic: "orders", Partition: 1, At: 50})
 	commit(tadm, kadm.Offset{Topic: "orders", Partition: 0, At: 30}) // 10 behind; partition 1 has none
 
-	in := runbook.StepInput{StepID: "drill",
-		Replication: &runbook.Replication{Origin: "na", Target: "eu", Topics: runbook.Patterns{Include: []string{"orders"}}, Groups: runbook.Patterns{Include: []string{"billing"}}},
-		Clusters:    map[string]*runbook.Cluster{"na": {Bootstrap: []string{origin}}, "eu": {Bootstrap: []string{target}}},
+	f := &Flow{
+		Rep:        &runbook.Replication{Origin: "na", Target: "eu", Topics: runbook.Patterns{Include: []string{"orders"}}, Groups: runbook.Patterns{Include: []string{"billing"}}},
+		OriginOpts: []kgo.Opt{kgo.SeedBrokers(origin)}, TargetOpts: []kgo.Opt{kgo.SeedBrokers(target)},
+		Origin: oadm, Target: tadm, Exact: true,
 	}
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	a := &Activities{}
-	env.RegisterActivity(a.drillMeasure)
-	v, err := env.ExecuteActivity(a.drillMeasure, in)
+	d, err := f.MeasureDrill(ctx, nil, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res runbook.StepResult
-	if err := v.Get(&res); err != nil {
-		t.Fatal(err)
+	if d.RPO != time.Minute {
+		t.Fatalf("rpo %v, want the oldest uncopied record's age: 1m", d.RPO)
 	}
-	o := res.Outputs
-	rpo, err := time.ParseDuration(o["rpo"].(string))
-	if err != nil || rpo < time.Minute || rpo > 2*time.Minute {
-		t.Fatalf("rpo %v (%v), want about a minute", o["rpo"], err)
+	if d.Lag != 6 || d.Behind != 10 || d.Missing != 1 || d.ReadTime == 0 {
+		t.Fatalf("drill %+v", d)
 	}
-	if o["lag"] != float64(6) || o["behind"] != float64(10) || o["missing"] != float64(1) || o["readTime"] == "0s" {
-		t.Fatalf("outputs %v", o)
-	}
-	t.Logf("report: %v", o["report"])
+	t.Logf("report: %v", d.Report)
 	got, err := tadm.FetchOffsets(ctx, "billing")
 	if err != nil {
 		t.Fatal(err)
@@ -114,8 +106,14 @@ func TestDrillMeasure(t *testing.T) {
 		t.Fatalf("the drill moved billing on the target to %d", c.At)
 	}
 
-	in.With = map[string]any{"maxRPO": "10s"}
-	if _, err := env.ExecuteActivity(a.drillMeasure, in); err == nil || !strings.Contains(err.Error(), "is over maxRPO 10s") {
+	if err := d.Check(10*time.Second, nil); err == nil || !strings.Contains(err.Error(), "is over maxRPO 10s") {
 		t.Fatalf("maxRPO 10s: %v", err)
+	}
+	var ae *ActionError
+	if err := d.Check(0, new(int64(5))); !errors.As(err, &ae) || !strings.Contains(ae.Msg, "a group is 10 records behind, over maxBehind 5") {
+		t.Fatalf("maxBehind 5: %v", err)
+	}
+	if err := d.Check(2*time.Minute, nil); err != nil {
+		t.Fatalf("within the limits: %v", err)
 	}
 }
