@@ -2,7 +2,6 @@ package activities
 
 import (
 	"context"
-	"time"
 
 	"go.temporal.io/sdk/activity"
 
@@ -49,23 +48,5 @@ func (a *Activities) groupsWait(ctx context.Context, in runbook.StepInput) (runb
 		return runbook.StepResult{}, err
 	}
 	defer closeFn()
-	interval := p.Interval.D()
-	if interval <= 0 {
-		interval = time.Second
-	}
-	for {
-		lag, err := flow.GroupsLag(ctx, adm, opts, p.Groups)
-		if err != nil {
-			return runbook.StepResult{}, err
-		}
-		activity.RecordHeartbeat(ctx, map[string]any{"lag": lag, "maxLag": p.MaxLag})
-		if lag <= int64(p.MaxLag) {
-			return result(map[string]any{"lag": lag})
-		}
-		select {
-		case <-ctx.Done():
-			return runbook.StepResult{}, ctx.Err()
-		case <-time.After(interval):
-		}
-	}
+	return waitLag(ctx, p.Interval.D(), p.MaxLag, func() (int64, error) { return flow.GroupsLag(ctx, adm, opts, p.Groups) })
 }

@@ -68,18 +68,26 @@ func (a *Activities) mirrorWait(ctx context.Context, in runbook.StepInput) (runb
 		return runbook.StepResult{}, err
 	}
 	defer closeFn()
-	interval := p.Interval.D()
+	return waitLag(ctx, p.Interval.D(), p.MaxLag, func() (int64, error) {
+		total, _, err := f.Lag(ctx)
+		return total, err
+	})
+}
+
+// waitLag measures lag every interval (1s when 0), heartbeating it, until it is at most
+// maxLag; the output is the lag then.
+func waitLag(ctx context.Context, interval time.Duration, maxLag int, measure func() (int64, error)) (runbook.StepResult, error) {
 	if interval <= 0 {
 		interval = time.Second
 	}
 	for {
-		total, _, err := f.Lag(ctx)
+		lag, err := measure()
 		if err != nil {
 			return runbook.StepResult{}, err
 		}
-		activity.RecordHeartbeat(ctx, map[string]any{"lag": total, "maxLag": p.MaxLag})
-		if total <= int64(p.MaxLag) {
-			return result(map[string]any{"lag": total})
+		activity.RecordHeartbeat(ctx, map[string]any{"lag": lag, "maxLag": maxLag})
+		if lag <= int64(maxLag) {
+			return result(map[string]any{"lag": lag})
 		}
 		select {
 		case <-ctx.Done():

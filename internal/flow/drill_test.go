@@ -68,7 +68,7 @@ func TestDrillMeasure(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now().Truncate(time.Millisecond) // Kafka keeps milliseconds
-	produce(3, now.Add(-time.Minute)) // written a minute before the drill, not copied: the RPO
+	produce(3, now.Add(-time.Minute))            // written a minute before the drill, not copied: the RPO
 	commit := func(adm *kadm.Client, offs ...kadm.Offset) {
 		o := kadm.Offsets{}
 		for _, x := range offs {
