@@ -7,7 +7,6 @@ package activities
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -17,7 +16,6 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/ferryhq/ferry/internal/contract"
-	"github.com/ferryhq/ferry/internal/flow"
 	"github.com/ferryhq/ferry/internal/kafka"
 	"github.com/ferryhq/ferry/internal/kube"
 	"github.com/ferryhq/ferry/runbook"
@@ -65,9 +63,9 @@ func (a *Activities) Register(w worker.ActivityRegistry, extra map[string]Step) 
 	}
 }
 
-// declared holds a step to its catalogue entry: an output the catalogue does not declare is
-// a Ferry bug (runbooks could not read it, ferry steps would not document it), so the step
-// fails saying so rather than returning it.
+// declared holds a step to its catalogue entry and classifies its failures (classify). An
+// output the catalogue does not declare is a Ferry bug (runbooks could not read it, ferry
+// steps would not document it), so the step fails saying so rather than returning it.
 func declared(name string, fn Step) Step {
 	t, ok := runbook.Lookup(name)
 	if !ok || t.Control {
@@ -75,6 +73,9 @@ func declared(name string, fn Step) Step {
 	}
 	return func(ctx context.Context, in runbook.StepInput) (runbook.StepResult, error) {
 		res, err := fn(ctx, in)
+		if err != nil {
+			return res, classify(err)
+		}
 		for k := range res.Outputs {
 			if !slices.ContainsFunc(t.Outputs, func(o runbook.Output) bool { return o.Name == k }) {
 				return res, fmt.Errorf("ferry bug: step type %s returned output %q, which its catalogue entry does not declare", name, k)
@@ -102,15 +103,6 @@ func (a *Activities) dialer() kafka.Dialer {
 
 // badInput fails a step at once: retrying cannot fix a wrong address, credential or parameter.
 func badInput(format string, args ...any) error { return contract.BadInput.Fail(format, args...) }
-
-// permanent turns failures a person must act on into non-retryable ones; others stay retryable.
-func permanent(err error) error {
-	var ae *flow.ActionError
-	if errors.As(err, &ae) {
-		return badInput("%s", ae.Msg)
-	}
-	return err
-}
 
 func decode[T any](in runbook.StepInput) (T, error) {
 	var p T

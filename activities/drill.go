@@ -24,7 +24,7 @@ func (a *Activities) drillMeasure(ctx context.Context, in runbook.StepInput) (ru
 		return runbook.StepResult{}, err
 	}
 	if err := d.Check(p.MaxRPO.D(), p.MaxBehind); err != nil {
-		return runbook.StepResult{}, permanent(err)
+		return runbook.StepResult{}, err
 	}
 	return result(map[string]any{
 		"rpo": runbook.Duration(d.RPO.Round(time.Millisecond)).String(), "lag": d.Lag, "behind": d.Behind, "missing": d.Missing,

@@ -23,7 +23,7 @@ func (a *Activities) groupsTranslate(ctx context.Context, in runbook.StepInput) 
 	f.Progress = func(d map[string]any) { activity.RecordHeartbeat(ctx, d) }
 	t, err := f.TranslateGroups(ctx, flow.TranslateOptions{Groups: p.Groups, Force: p.Force, Checkpoints: p.Checkpoints == nil || *p.Checkpoints})
 	if err != nil {
-		return runbook.StepResult{}, permanent(err)
+		return runbook.StepResult{}, err
 	}
 	out := map[string]any{"groups": t.Groups, "partitions": t.Partitions, "offsets": list(t.Offsets), "checkpoints": t.Checkpoints}
 	if t.CheckpointsSkipped != "" {

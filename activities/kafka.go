@@ -78,11 +78,11 @@ func (a *Activities) kafkaCheck(ctx context.Context, in runbook.StepInput) (runb
 		sort.Strings(names)
 	}
 	brokers := map[string]any{}
-	var problems []string
+	var problems []error
 	for _, name := range names {
 		_, adm, closeFn, err := a.conn(ctx, in, name)
 		if err != nil {
-			problems = append(problems, err.Error())
+			problems = append(problems, err)
 			continue
 		}
 		isTarget := in.Replication != nil && name == in.Replication.Target
@@ -92,23 +92,38 @@ func (a *Activities) kafkaCheck(ctx context.Context, in runbook.StepInput) (runb
 		problems = append(problems, found...)
 	}
 	if len(problems) > 0 {
-		return runbook.StepResult{}, badInput("%s", strings.Join(problems, "; "))
+		return runbook.StepResult{}, checkFailed(problems)
 	}
 	return result(map[string]any{"brokers": brokers})
 }
 
+// checkFailed reports every problem at once: transient while one of them may heal (a broker
+// down now answers later), permanent when a person must act on all of them.
+func checkFailed(problems []error) error {
+	msgs := make([]string, len(problems))
+	transient := false
+	for i, p := range problems {
+		msgs[i] = p.Error()
+		transient = transient || isTransient(p)
+	}
+	if transient {
+		return errors.New(strings.Join(msgs, "; "))
+	}
+	return badInput("%s", strings.Join(msgs, "; "))
+}
+
 // checkCluster counts a cluster's brokers and lists what it does not allow.
-func checkCluster(ctx context.Context, name string, adm *kadm.Client, target bool) (int, []string) {
+func checkCluster(ctx context.Context, name string, adm *kadm.Client, target bool) (int, []error) {
 	md, err := adm.BrokerMetadata(ctx)
 	if err != nil {
-		return 0, []string{fmt.Sprintf("cluster %s: describe cluster: %v", name, err)}
+		return 0, []error{fmt.Errorf("cluster %s: describe cluster: %w", name, err)}
 	}
-	var problems []string
+	var problems []error
 	if _, err := adm.ListTopics(ctx); err != nil {
-		problems = append(problems, fmt.Sprintf("cluster %s: describe topics: %v", name, err))
+		problems = append(problems, fmt.Errorf("cluster %s: describe topics: %w", name, err))
 	}
 	if _, err := adm.ListGroups(ctx); err != nil {
-		problems = append(problems, fmt.Sprintf("cluster %s: list groups: %v", name, err))
+		problems = append(problems, fmt.Errorf("cluster %s: list groups: %w", name, err))
 	}
 	if target {
 		// Creating topics and committing offsets are what the target must allow.
@@ -117,7 +132,7 @@ func checkCluster(ctx context.Context, name string, adm *kadm.Client, target boo
 			err = resp.Error()
 		}
 		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			problems = append(problems, fmt.Sprintf("cluster %s: create topics not allowed: %v", name, err))
+			problems = append(problems, fmt.Errorf("cluster %s: create topics not allowed: %w", name, err))
 		}
 	}
 	return len(md.Brokers), problems

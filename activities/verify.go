@@ -22,7 +22,7 @@ func (a *Activities) verifyParity(ctx context.Context, in runbook.StepInput) (ru
 	f.Progress = func(d map[string]any) { activity.RecordHeartbeat(ctx, d) }
 	res, err := f.VerifyParity(ctx, p.Topics)
 	if err != nil {
-		return runbook.StepResult{}, permanent(err)
+		return runbook.StepResult{}, err
 	}
 	return result(map[string]any{"partitions": res.Partitions, "records": res.Records})
 }

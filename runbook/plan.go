@@ -48,12 +48,12 @@ type PlanStep struct {
 	Line             int            `json:"line,omitempty"`
 }
 
-// Defaults for steps that set no timeout or retry.
+// Defaults for steps that set no timeout or retry: transient failures are retried, one
+// second after the first and doubling to 30 seconds, until the timeout.
 const (
 	DefaultStepTimeout = 10 * time.Minute
-	DefaultMaxAttempts = 3
 	DefaultBackoff     = time.Second
-	DefaultMaxBackoff  = time.Minute
+	DefaultMaxBackoff  = 30 * time.Second
 )
 
 // Walk calls fn for every step, blocks first and then their children, in order.
@@ -162,9 +162,9 @@ func compileSteps(steps []*Step, env map[string]any, plan *Plan, errs *Errors) [
 		t, _ := Lookup(s.Uses)
 		ps.Control = t.Control
 		if !t.Control {
-			ps.Retry = &Retry{MaxAttempts: DefaultMaxAttempts, Backoff: Duration(DefaultBackoff), MaxBackoff: Duration(DefaultMaxBackoff)}
+			ps.Retry = &Retry{Backoff: Duration(DefaultBackoff), MaxBackoff: Duration(DefaultMaxBackoff), UntilTimeout: true, WithinTimeout: true}
 			if r := s.Retry; r != nil {
-				ps.Retry.MaxAttempts = r.MaxAttempts
+				ps.Retry.MaxAttempts, ps.Retry.UntilTimeout = r.MaxAttempts, false
 				if r.Backoff > 0 {
 					ps.Retry.Backoff = r.Backoff
 				}
@@ -420,4 +420,13 @@ type Undo struct {
 	// Workloads holds, per Kubernetes workload ("Deployment ns/name"), its replicas
 	// (apps.scale) or its connection as it was (apps.repoint).
 	Workloads map[string]json.RawMessage `json:"workloads,omitempty"`
+}
+
+// Another reports whether a step whose attempt failed may try again at next: attempts left
+// (or none counted), and, when the timeout bounds all attempts, next before the deadline.
+func (r Retry) Another(attempt int, next, deadline time.Time) bool {
+	if r.WithinTimeout && !next.Before(deadline) {
+		return false
+	}
+	return r.UntilTimeout || attempt < r.MaxAttempts
 }

@@ -166,8 +166,8 @@ type Step struct {
 	Uses            string     `yaml:"uses" doc:"Step type (see ferry steps)."`
 	With            *yaml.Node `yaml:"with" doc:"Parameters of the step type."`
 	Parallel        []*Step    `yaml:"parallel" doc:"Steps run at the same time; the block fails as soon as one fails."`
-	Timeout         Duration   `yaml:"timeout" doc:"Longest one attempt may take."`
-	Retry           *Retry     `yaml:"retry" doc:"How failed attempts are retried."`
+	Timeout         Duration   `yaml:"timeout" doc:"Longest the step may take, all its attempts together; the step type's default when empty (ferry steps)."`
+	Retry           *Retry     `yaml:"retry" doc:"How failed attempts are retried; when empty, transient failures (an unreachable broker, a leader moving, a server error) are retried until the timeout, permanent ones (authentication, authorization, invalid input) fail at once."`
 	When            string     `yaml:"when" doc:"Expression; the step is skipped when it is false."`
 	Undoes          string     `yaml:"undoes" doc:"Rollback only: the step this one undoes; runs only if that step completed."`
 	PointOfNoReturn bool       `yaml:"pointOfNoReturn" doc:"Once this step completes, a failure no longer rolls back."`
@@ -175,9 +175,16 @@ type Step struct {
 	Pos             Pos        `yaml:"-" json:"-"`
 }
 
-// Retry policy of a step. Attempts count the first one.
+// Retry policy of a step. Attempts count the first one. Only transient failures are
+// retried; permanent ones fail the step at once.
 type Retry struct {
-	MaxAttempts int      `yaml:"maxAttempts" json:"maxAttempts" doc:"Attempts in all, including the first; 1 means no retry."`
+	MaxAttempts int      `yaml:"maxAttempts" json:"maxAttempts" doc:"Attempts in all, including the first; 1 means no retry. Still bounded by the step's timeout."`
 	Backoff     Duration `yaml:"backoff" json:"backoff,omitempty" doc:"Wait before the second attempt; doubles each time."`
 	MaxBackoff  Duration `yaml:"maxBackoff" json:"maxBackoff,omitempty" doc:"Longest wait between attempts."`
+	// UntilTimeout retries transient failures until the step's timeout rather than counting
+	// attempts: what a step gets when its runbook sets no retry.
+	UntilTimeout bool `yaml:"-" json:"untilTimeout,omitempty"`
+	// WithinTimeout makes the step's timeout bound all its attempts together. Plans made
+	// before it existed bound each attempt, and replay as they were.
+	WithinTimeout bool `yaml:"-" json:"withinTimeout,omitempty"`
 }

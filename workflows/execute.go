@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ferryhq/ferry/internal/contract"
 	"github.com/ferryhq/ferry/runbook"
@@ -131,12 +132,17 @@ func (r *runner) activity(ctx workflow.Context, s *runbook.PlanStep, st *StepSta
 		retry = *s.Retry
 	}
 	backoff := retry.Backoff.D()
+	deadline := workflow.Now(ctx).Add(s.Timeout.D())
 	for attempt := 1; ; attempt++ {
 		st.Attempts = attempt
 		st.Status = StepRunning
+		timeout := s.Timeout.D()
+		if retry.WithinTimeout {
+			timeout = max(deadline.Sub(workflow.Now(ctx)), time.Second)
+		}
 		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			ActivityID:          fmt.Sprintf("%s#%d", s.ID, attempt),
-			StartToCloseTimeout: s.Timeout.D(),
+			StartToCloseTimeout: timeout,
 			HeartbeatTimeout:    s.HeartbeatTimeout.D(),
 			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
 			WaitForCancellation: true,
@@ -150,12 +156,16 @@ func (r *runner) activity(ctx workflow.Context, s *runbook.PlanStep, st *StepSta
 		if err == nil {
 			r.recordUndo(s.Uses, withMap, &res)
 			st.Outputs = res.Outputs
+			st.LastError, st.RetryingSince = "", nil
 			return nil
 		}
 		st.LastError = errorMessage(err)
-		var app *temporal.ApplicationError
-		if ctx.Err() != nil || temporal.IsCanceledError(err) || (errors.As(err, &app) && app.NonRetryable()) || attempt >= retry.MaxAttempts {
+		if !retryable(ctx, err) || !retry.Another(attempt, workflow.Now(ctx).Add(backoff), deadline) {
 			return err
+		}
+		if st.RetryingSince == nil {
+			now := workflow.Now(ctx)
+			st.RetryingSince = &now
 		}
 		st.Status = StepRetrying
 		if err := workflow.Sleep(ctx, backoff); err != nil {
@@ -163,6 +173,13 @@ func (r *runner) activity(ctx workflow.Context, s *runbook.PlanStep, st *StepSta
 		}
 		backoff = min(backoff*2, retry.MaxBackoff.D())
 	}
+}
+
+// retryable reports whether a failed attempt may be tried again: not after a cancellation,
+// nor when the activity said retrying cannot help.
+func retryable(ctx workflow.Context, err error) bool {
+	var app *temporal.ApplicationError
+	return ctx.Err() == nil && !temporal.IsCanceledError(err) && !(errors.As(err, &app) && app.NonRetryable())
 }
 
 // resolveWith evaluates a step's parameters against what the run knows now.

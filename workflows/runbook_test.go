@@ -11,6 +11,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
@@ -28,6 +29,8 @@ type recorder struct {
 	mu    sync.Mutex
 	order []string
 	fails map[string]int // step id -> attempts that fail
+	// permanent marks steps whose failures retrying cannot fix.
+	permanent map[string]bool
 }
 
 func (r *recorder) record(_ context.Context, in runbook.StepInput) (runbook.StepResult, error) {
@@ -42,6 +45,9 @@ func (r *recorder) flaky(_ context.Context, in runbook.StepInput) (runbook.StepR
 	defer r.mu.Unlock()
 	r.order = append(r.order, in.StepID)
 	if in.Attempt <= r.fails[in.StepID] {
+		if r.permanent[in.StepID] {
+			return runbook.StepResult{}, temporal.NewNonRetryableApplicationError("not authorized", "Refused", nil)
+		}
 		return runbook.StepResult{}, errors.New("broker not available")
 	}
 	return runbook.StepResult{}, nil
@@ -286,4 +292,42 @@ rollback:
 	if len(rec.order) != 2 || rec.order[1] != "undo_prep" {
 		t.Fatalf("order %v", rec.order)
 	}
+}
+
+// Without retry:, a step rides out transient failures until its timeout, however many
+// attempts that takes, and fails at once on a permanent one; the timeout bounds all its
+// attempts together.
+func TestDefaultRetryRidesOutTransientFailures(t *testing.T) {
+	rec := &recorder{fails: map[string]int{"outage": 12, "refused": 99, "down": 999}, permanent: map[string]bool{"refused": true}}
+	env := newEnv(t, rec)
+	env.ExecuteWorkflow(workflows.RunbookWorkflowName, workflows.Input{Plan: plan(t, `apiVersion: ferry.dev/v1alpha1
+kind: Runbook
+metadata: {name: t}
+steps:
+  - {id: outage, uses: test.flaky, timeout: 10m}
+  - {id: refused, uses: test.flaky, continueOnError: true}
+  - {id: down, uses: test.flaky, timeout: 2m}
+`)})
+	s := status(t, env)
+	if st := step(s, "outage"); st.Status != workflows.StepSucceeded || st.Attempts != 13 || st.LastError != "" || st.RetryingSince != nil {
+		t.Fatalf("outage: %+v", st)
+	}
+	if st := step(s, "refused"); st.Status != workflows.StepFailed || st.Attempts != 1 || st.LastError != "not authorized" {
+		t.Fatalf("refused: %+v", st)
+	}
+	down := step(s, "down")
+	took := down.EndedAt.Sub(*down.StartedAt)
+	if down.Status != workflows.StepFailed || took > 2*time.Minute || took < 90*time.Second || down.RetryingSince == nil {
+		t.Fatalf("down: %+v after %s, want it to give up within its 2m timeout", down, took)
+	}
+	t.Logf("outage: 13 attempts; down: %d attempts in %s", down.Attempts, took)
+}
+
+func step(s *workflows.Status, id string) *workflows.StepState {
+	for _, st := range s.Steps {
+		if st.ID == id {
+			return st
+		}
+	}
+	return &workflows.StepState{}
 }

@@ -71,16 +71,19 @@ func (s StepStatus) Done() bool {
 
 // StepState is one step's record, as ferry status shows it.
 type StepState struct {
-	ID        string         `json:"id"`
-	Uses      string         `json:"uses,omitempty"`
-	Depth     int            `json:"depth,omitempty"`
-	Rollback  bool           `json:"rollback,omitempty"`
-	Status    StepStatus     `json:"status"`
-	StartedAt *time.Time     `json:"startedAt,omitempty"`
-	EndedAt   *time.Time     `json:"endedAt,omitempty"`
-	Attempts  int            `json:"attempts,omitempty"`
-	LastError string         `json:"lastError,omitempty"`
-	Outputs   map[string]any `json:"outputs,omitempty"`
+	ID        string     `json:"id"`
+	Uses      string     `json:"uses,omitempty"`
+	Depth     int        `json:"depth,omitempty"`
+	Rollback  bool       `json:"rollback,omitempty"`
+	Status    StepStatus `json:"status"`
+	StartedAt *time.Time `json:"startedAt,omitempty"`
+	EndedAt   *time.Time `json:"endedAt,omitempty"`
+	Attempts  int        `json:"attempts,omitempty"`
+	LastError string     `json:"lastError,omitempty"`
+	// RetryingSince is when the step's current run of failed attempts began; cleared when an
+	// attempt succeeds.
+	RetryingSince *time.Time     `json:"retryingSince,omitempty"`
+	Outputs       map[string]any `json:"outputs,omitempty"`
 	// Message is what an approval asks, or what a log step said.
 	Message string `json:"message,omitempty"`
 	// Approval is set on approval steps once someone decided.

@@ -204,7 +204,10 @@ func planNotes(s *runbook.PlanStep) string {
 	if s.Timeout > 0 {
 		n = append(n, "timeout "+s.Timeout.String())
 	}
-	if s.Retry != nil && s.Retry.MaxAttempts > 1 {
+	switch {
+	case s.Retry != nil && s.Retry.UntilTimeout:
+		n = append(n, "transient failures retried until then")
+	case s.Retry != nil && s.Retry.MaxAttempts > 1:
 		n = append(n, fmt.Sprintf("up to %d attempts", s.Retry.MaxAttempts))
 	}
 	if s.PointOfNoReturn {

@@ -34,6 +34,9 @@ const (
 	BadInput Failure = "BadInput"
 	// BadParameters: a step's parameters do not resolve or decode.
 	BadParameters Failure = "BadParameters"
+	// Refused: a cluster refused for good (authentication, authorization, invalid
+	// configuration, an untrusted certificate); retrying cannot change its answer.
+	Refused Failure = "Refused"
 	// SecretMissing: a secret reference points at nothing on the worker.
 	SecretMissing Failure = "SecretMissing"
 	// Kubernetes: the apiserver refused for good (invalid object, absent kind).

@@ -141,7 +141,7 @@ func (f *Flow) translateGroup(ctx context.Context, m *mirror.Mapping, g string, 
 		tt := f.Rep.TargetTopic(o.Topic)
 		end, ok := ends.Lookup(tt, o.Partition)
 		if !ok || end.Err != nil {
-			return nil, fmt.Errorf("group %s: target partition %s/%d missing: run topics.sync and the mirror first", g, tt, o.Partition)
+			return nil, refuse("group %s: target partition %s/%d missing: run topics.sync and the mirror first", g, tt, o.Partition)
 		}
 		at, err := f.translate(ctx, m, mirror.Partition{Topic: o.Topic, Partition: o.Partition}, o.At, end.Offset)
 		if err != nil {

@@ -63,7 +63,7 @@ steps:
 		t.Fatal(err)
 	}
 	if s := m.Syncs(mirror.Partition{Topic: "orders", Partition: 0}); len(s) != 2 || s[1].Upstream != 46 || s[1].Downstream != 40 {
-		t.Fatalf("Ferry's syncs on orders/0: %+v", s)
+		t.Fatalf("Ferry's syncs on orders/0: %#v", s)
 	}
 
 	rep := &runbook.Replication{Origin: "origin", Target: "target", Topics: runbook.Patterns{Include: []string{"orders"}},
