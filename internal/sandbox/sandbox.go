@@ -25,8 +25,9 @@ type Cluster struct {
 }
 
 // Start runs a cluster on a free loopback port. With dataDir, its data survives restarts.
-func Start(name, dataDir string) (*Cluster, error) {
-	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.ClusterID("ferry-sandbox-" + name)}
+// extra are further kfake options (tests put a fault switch on its listener).
+func Start(name, dataDir string, extra ...kfake.Opt) (*Cluster, error) {
+	opts := append([]kfake.Opt{kfake.NumBrokers(1), kfake.ClusterID("ferry-sandbox-" + name)}, extra...)
 	if dataDir != "" {
 		dir := filepath.Join(dataDir, name)
 		if err := os.MkdirAll(dir, 0o700); err != nil {
