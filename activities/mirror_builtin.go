@@ -40,7 +40,12 @@ func (builtinMirror) watch(ctx context.Context, a *Activities, spec runbook.Mirr
 	if err != nil {
 		return badInput("%v", err)
 	}
-	activity.RecordHeartbeat(ctx, map[string]any{"phase": "starting"})
+	// Heartbeats go out every second whatever the copy is doing (loading a long offset map,
+	// waiting on a broker): they say this worker is alive, so a lost one is noticed within
+	// the mirror's short heartbeat timeout; the details say how far the copy has come.
+	var details atomic.Pointer[map[string]any]
+	details.Store(&map[string]any{"phase": "starting"})
+	defer heartbeatEvery(ctx, time.Second, func() any { return *details.Load() })()
 	var groups atomic.Pointer[string] // the last group sync, shown with the mirror's progress
 	if every := rep.SyncGroups.D(); every > 0 {
 		gs := mirror.GroupSync{Origin: origin, Target: target, Groups: rep.Groups.SelectGroup, Topics: rep.Topics.Select,
@@ -59,12 +64,36 @@ func (builtinMirror) watch(ctx context.Context, a *Activities, spec runbook.Mirr
 		Rename:    rep.TargetTopic,
 		SyncTopic: rep.SyncTopic(),
 		Heartbeat: &mirror.Heartbeat{Source: rep.OriginAlias(), Target: rep.Target},
-		Progress:  func(p mirror.Progress) { activity.RecordHeartbeat(ctx, progressDetails(p, groups.Load())) },
+		Progress: func(p mirror.Progress) {
+			d := progressDetails(p, groups.Load())
+			details.Store(&d)
+		},
 	})
 	if errors.Is(err, mirror.ErrSyncTopicCompacted) {
 		return badInput("%v", err) // retrying cannot help: someone must change the topic
 	}
 	return err
+}
+
+// heartbeatEvery records details() as the activity's heartbeat every interval until the
+// returned stop is called.
+func heartbeatEvery(ctx context.Context, interval time.Duration, details func() any) (stop func()) {
+	hctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			activity.RecordHeartbeat(ctx, details())
+			select {
+			case <-hctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // progressDetails is a copy's heartbeat, as ferry status shows it on mirror.start.

@@ -16,6 +16,11 @@ const (
 	SignalMirrorStop   = "stop"
 )
 
+// copyHeartbeatTimeout is how long the builtin copy may go without a heartbeat before Temporal
+// starts it again on another worker. The copy heartbeats every second, so a lost worker
+// costs about this long, not the minute it used to.
+const copyHeartbeatTimeout = 10 * time.Second
+
 // Mirror supervises the builtin engine's copy: one long activity that heartbeats and is
 // retried without limit after a crash (it resumes from the target). A stop signal or a
 // cancellation cancels the activity, which flushes what it copied before it returns.
@@ -24,7 +29,7 @@ func Mirror(ctx workflow.Context, spec runbook.MirrorSpec) error {
 	if spec.Replication.Engine.Managed() {
 		return managedMirror(ctx, spec)
 	}
-	stopped, err := supervise(ctx, "copy", contract.ActivityMirrorRun, spec, contract.BadInput)
+	stopped, err := supervise(ctx, "copy", contract.ActivityMirrorRun, spec, copyHeartbeatTimeout, contract.BadInput)
 	if stopped || temporal.IsCanceledError(err) {
 		return nil
 	}
@@ -34,7 +39,7 @@ func Mirror(ctx workflow.Context, spec runbook.MirrorSpec) error {
 // managedMirror supervises MirrorMaker 2 run by an operator or a Connect cluster (deployed by
 // mirror.start): it watches it until a stop signal or the end of the run, then removes it.
 func managedMirror(ctx workflow.Context, spec runbook.MirrorSpec) error {
-	_, watchErr := supervise(ctx, "watch", contract.ActivityMirrorWatch, spec, contract.BadInput, contract.KubernetesForbidden)
+	_, watchErr := supervise(ctx, "watch", contract.ActivityMirrorWatch, spec, time.Minute, contract.BadInput, contract.KubernetesForbidden)
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	rctx := workflow.WithActivityOptions(dctx, workflow.ActivityOptions{
 		ActivityID:          "remove",
@@ -54,12 +59,12 @@ func managedMirror(ctx workflow.Context, spec runbook.MirrorSpec) error {
 // supervise runs one long, heartbeating activity, retried without limit after a crash, until it
 // ends, a stop signal cancels it, or the run is cancelled. It returns whether a stop was asked
 // and the activity's error, waited for in a disconnected context so the activity can flush.
-func supervise(ctx workflow.Context, id, activity string, spec runbook.MirrorSpec, nonRetryable ...contract.Failure) (stopped bool, err error) {
+func supervise(ctx workflow.Context, id, activity string, spec runbook.MirrorSpec, heartbeat time.Duration, nonRetryable ...contract.Failure) (stopped bool, err error) {
 	actx, cancel := workflow.WithCancel(ctx)
 	actx = workflow.WithActivityOptions(actx, workflow.ActivityOptions{
 		ActivityID:          id,
 		StartToCloseTimeout: 365 * 24 * time.Hour,
-		HeartbeatTimeout:    time.Minute,
+		HeartbeatTimeout:    heartbeat,
 		WaitForCancellation: true,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second,
