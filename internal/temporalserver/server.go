@@ -70,7 +70,18 @@ func Start(opts Options) (*Server, error) {
 	}
 	logger = fatalToStderr{logger}
 
-	cfg, err := serverConfig(opts)
+	// A process that served on the port may still be closing its listener.
+	if err := ports.WaitFree(opts.Port, 10*time.Second); err != nil {
+		return nil, err
+	}
+	// The services' own ports stay bound until the server binds them, so that no other
+	// process starting a server picks them meanwhile.
+	reserved, err := ports.Reserve(7)
+	if err != nil {
+		return nil, err
+	}
+	defer reserved.Release()
+	cfg, err := serverConfig(opts, reserved.Ports)
 	if err != nil {
 		return nil, err
 	}
@@ -102,6 +113,7 @@ func Start(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	reserved.Release() // the services bind their ports while the server is built
 	srv, err := temporal.NewServer(
 		temporal.WithConfig(cfg),
 		temporal.ForServices(temporal.DefaultServices),
@@ -145,7 +157,8 @@ func (s *Server) Address() string { return s.address }
 // Stop stops every service; the SQLite file stays consistent.
 func (s *Server) Stop() error { return s.srv.Stop() }
 
-func serverConfig(opts Options) (*config.Config, error) {
+// serverConfig configures the services on the frontend's port and the seven others given.
+func serverConfig(opts Options, internal []int) (*config.Config, error) {
 	sqlCfg := &config.SQL{
 		PluginName:        sqliteplugin.PluginName,
 		ConnectAttributes: map[string]string{"mode": "rwc", "journal_mode": "wal"},
@@ -156,27 +169,18 @@ func serverConfig(opts Options) (*config.Config, error) {
 		sqlCfg.DatabaseName = "ferry-" + primitives.NewUUID().String()
 	}
 	const host = "127.0.0.1"
-	service := func(grpcPort int) (config.Service, error) {
-		if grpcPort == 0 {
-			p, err := ports.Free()
-			if err != nil {
-				return config.Service{}, err
-			}
-			grpcPort = p
-		}
-		mp, err := ports.Free()
-		if err != nil {
-			return config.Service{}, err
-		}
-		return config.Service{RPC: config.RPC{GRPCPort: grpcPort, MembershipPort: mp, BindOnIP: host}}, nil
+	next := func() int {
+		p := internal[0]
+		internal = internal[1:]
+		return p
 	}
 	services := map[string]config.Service{}
-	for name, port := range map[string]int{"frontend": opts.Port, "history": 0, "matching": 0, "worker": 0} {
-		svc, err := service(port)
-		if err != nil {
-			return nil, err
+	for _, name := range []string{"frontend", "history", "matching", "worker"} {
+		grpcPort := opts.Port
+		if name != "frontend" {
+			grpcPort = next()
 		}
-		services[name] = svc
+		services[name] = config.Service{RPC: config.RPC{GRPCPort: grpcPort, MembershipPort: next(), BindOnIP: host}}
 	}
 	frontend := net.JoinHostPort(host, strconv.Itoa(opts.Port))
 	return &config.Config{

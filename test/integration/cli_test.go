@@ -387,3 +387,30 @@ func TestCLIRunOutlivesTheServerHost(t *testing.T) {
 		t.Fatalf("ferry run: %v\n%s", err, runOut.String())
 	}
 }
+
+// Short commands that each start and stop an embedded server, many at once and one after
+// another on one state directory, never trip over each other's ports ("address already in
+// use" was seen once in 22 ferry status calls).
+func TestCLIShortCommandsDoNotRaceForPorts(t *testing.T) {
+	var wg sync.WaitGroup
+	outs := make([]string, 6)
+	codes := make([]int, 6)
+	for i := range outs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i], codes[i] = newCLI(t).run("list")
+		}()
+	}
+	wg.Wait()
+	c := newCLI(t)
+	for range 5 {
+		out, code := c.run("list")
+		outs, codes = append(outs, out), append(codes, code)
+	}
+	for i, code := range codes {
+		if code != 0 {
+			t.Errorf("command %d exited %d:\n%s", i, code, outs[i])
+		}
+	}
+}
