@@ -139,7 +139,14 @@ func Resolve(v any, env map[string]any) (any, error) {
 }
 
 func evalExpr(code string, env map[string]any) (any, error) {
-	prog, err := expr.Compile(code, expr.Env(env), expr.AllowUndefinedVariables())
+	tree, err := parser.Parse(code)
+	if err != nil {
+		return nil, fmt.Errorf("expression %q: %w", code, err)
+	}
+	if err := guardExpr(&tree.Node); err != nil {
+		return nil, fmt.Errorf("expression %q: %w", code, err)
+	}
+	prog, err := expr.Compile(code, expr.Env(env), expr.AllowUndefinedVariables(), expr.MaxNodes(MaxExprNodes))
 	if err != nil {
 		return nil, fmt.Errorf("expression %q: %w", code, err)
 	}
@@ -155,6 +162,9 @@ func evalExpr(code string, env map[string]any) (any, error) {
 func references(code string) ([][]string, error) {
 	tree, err := parser.Parse(code)
 	if err != nil {
+		return nil, err
+	}
+	if err := guardExpr(&tree.Node); err != nil {
 		return nil, err
 	}
 	c := &chainCollector{}

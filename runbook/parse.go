@@ -1,6 +1,7 @@
 package runbook
 
 import (
+	"fmt"
 	"os"
 	"reflect"
 	"regexp"
@@ -25,6 +26,9 @@ var yamlLine = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
 // Parse decodes and validates one runbook. It reports every problem it finds, each with
 // file, line, column and field path, as an Errors value.
 func Parse(file string, src []byte) (*Runbook, error) {
+	if len(src) > MaxRunbookBytes {
+		return nil, Errors{{Pos: Pos{File: file}, Msg: fmt.Sprintf("the runbook is %d bytes; the most Ferry reads is %d", len(src), MaxRunbookBytes)}}
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {
 		e := &Error{Pos: Pos{File: file}, Msg: err.Error()}
@@ -36,6 +40,9 @@ func Parse(file string, src []byte) (*Runbook, error) {
 	}
 	if len(doc.Content) == 0 {
 		return nil, Errors{{Pos: Pos{File: file, Line: 1, Column: 1}, Msg: "the runbook is empty"}}
+	}
+	if err := checkYAML(file, &doc); err != nil {
+		return nil, err
 	}
 	root := resolveAlias(doc.Content[0])
 	if root.Kind != yaml.MappingNode {

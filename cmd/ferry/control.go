@@ -92,10 +92,13 @@ func listCommand() *cli.Command {
 		Usage: "list runs, newest first",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "runbook", Usage: "only runs of this runbook"},
-			&cli.IntFlag{Name: "limit", Value: 50},
+			&cli.IntFlag{Name: "limit", Value: 50, Usage: "at most this many runs (1 or more)"},
 			outputFlag(),
 		},
 		Action: func(c *cli.Context) error {
+			if c.Int("limit") < 1 {
+				return cli.Exit(fmt.Sprintf("list: --limit %d: give 1 or more", c.Int("limit")), exitInvalid)
+			}
 			s, err := connect(c, false)
 			if err != nil {
 				return err

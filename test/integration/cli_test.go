@@ -172,6 +172,23 @@ rollback:
 	if out, code := c.run("approve", "f1"); code == 0 {
 		t.Fatalf("approving a finished run succeeded: %s", out)
 	}
+	for _, limit := range []string{"-1", "0"} {
+		if out, code := c.run("list", "--limit", limit); code != 2 || !strings.Contains(out, "give 1 or more") {
+			t.Fatalf("list --limit %s: %d %s", limit, code, out)
+		}
+	}
+	// An expression that would exhaust memory is refused before anything runs, and the state
+	// directory stays usable.
+	bomb := filepath.Join(t.TempDir(), "bomb.yaml")
+	_ = os.WriteFile(bomb, []byte("apiVersion: ferry.dev/v1alpha1\nkind: Runbook\nmetadata: {name: b}\nsteps:\n  - {id: a, uses: log, with: {message: '${{ len(reduce(1..40, #acc + #acc, \"a\")) }}'}}\n"), 0o600)
+	for _, verb := range []string{"validate", "plan", "run"} {
+		if out, code := c.run(verb, bomb); code != 2 || !strings.Contains(out, "cannot build ranges") {
+			t.Fatalf("%s of an expression bomb: %d %s", verb, code, out)
+		}
+	}
+	if out, code := c.run("list"); code != 0 || !strings.Contains(out, "f1") {
+		t.Fatalf("list after the bomb: %d %s", code, out)
+	}
 }
 
 func TestCLISchedule(t *testing.T) {
