@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,13 +55,20 @@ func render(st *workflows.Status, pend map[string]*activityInfo, now time.Time) 
 		if a := pend[ss.ID]; a != nil && len(a.Progress) > 0 {
 			b.WriteString("  " + progressText(a.Progress))
 		}
+		if a := pend[ss.ID]; a != nil && a.LastFailure != "" && ss.Status == workflows.StepSucceeded {
+			// A running mirror whose copy failed and is being restarted.
+			fmt.Fprintf(&b, "\n%s    restarting (attempt %d) since %s: %s", ind, a.Attempt, since(a.LastHeartbeat, now), a.LastFailure)
+		}
 		switch {
 		case ss.Status == workflows.StepWaiting:
 			fmt.Fprintf(&b, "  %q → ferry approve %s --step %s", ss.Message, st.RunID, ss.ID)
 		case ss.Message != "" && ss.Uses == "log":
 			fmt.Fprintf(&b, "  %s", ss.Message)
 		}
-		if ss.LastError != "" && ss.Status != workflows.StepSucceeded {
+		switch {
+		case ss.Status == workflows.StepRetrying && ss.RetryingSince != nil:
+			fmt.Fprintf(&b, "\n%s    retrying since %s: %s", ind, since(*ss.RetryingSince, now), ss.LastError)
+		case ss.LastError != "" && ss.Status != workflows.StepSucceeded:
 			fmt.Fprintf(&b, "\n%s    last error: %s", ind, ss.LastError)
 		}
 		b.WriteString("\n")
@@ -92,7 +100,42 @@ func progressText(p map[string]any) string {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s=%v", k, p[k]))
+		parts = append(parts, k+"="+humanValue(k, p[k]))
 	}
 	return strings.Join(parts, " ")
+}
+
+// since says when something began, as a clock time and how long ago.
+func since(t, now time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return fmt.Sprintf("%s (%s ago)", t.Local().Format("15:04:05"), now.Sub(t).Round(time.Second))
+}
+
+// humanValue prints a progress value for people: whole numbers as integers, bytes in units.
+func humanValue(key string, v any) string {
+	f, ok := v.(float64)
+	switch {
+	case !ok:
+		return fmt.Sprint(v)
+	case key == "bytes":
+		return humanBytes(f)
+	case f == float64(int64(f)):
+		return strconv.FormatInt(int64(f), 10)
+	}
+	return strconv.FormatFloat(f, 'f', -1, 64)
+}
+
+func humanBytes(n float64) string {
+	units := []string{"B", "kB", "MB", "GB", "TB", "PB"}
+	i := 0
+	for n >= 1000 && i < len(units)-1 {
+		n /= 1000
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%.0f%s", n, units[i])
+	}
+	return fmt.Sprintf("%.3g%s", n, units[i])
 }

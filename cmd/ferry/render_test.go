@@ -1,0 +1,37 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferryhq/ferry/workflows"
+)
+
+// Status says when a step began riding out a fault and why, shows a mirror's restarts, and
+// prints numbers for people.
+func TestRenderShowsFaultsAndHumanNumbers(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.Local)
+	started, since := now.Add(-time.Minute), now.Add(-40*time.Second)
+	st := &workflows.Status{RunID: "r", Runbook: "migrate", Phase: workflows.PhaseRunning, StartedAt: started, Steps: []*workflows.StepState{
+		{ID: "mirror", Uses: "mirror.start", Status: workflows.StepSucceeded, StartedAt: &started, EndedAt: &started},
+		{ID: "caught_up", Uses: "mirror.wait", Status: workflows.StepRetrying, StartedAt: &started, Attempts: 5, RetryingSince: &since,
+			LastError: "cluster target (127.0.0.1:9092) unreachable: connection refused"},
+	}}
+	pend := map[string]*activityInfo{"mirror": {Attempt: 3, LastHeartbeat: since, LastFailure: "write offset syncs: broker closed the connection",
+		Progress: map[string]any{"bytes": 2.99359232e+08, "records": 292343.0, "lag": 12.0}}}
+	out := render(st, pend, now)
+	for _, want := range []string{
+		"bytes=299MB lag=12 records=292343",
+		"restarting (attempt 3) since 11:59:20 (40s ago): write offset syncs: broker closed the connection",
+		"attempt 5",
+		"retrying since 11:59:20 (40s ago): cluster target (127.0.0.1:9092) unreachable: connection refused",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "e+08") {
+		t.Errorf("a number in exponent notation:\n%s", out)
+	}
+}
