@@ -69,7 +69,8 @@ func (builtinMirror) watch(ctx context.Context, a *Activities, spec runbook.Mirr
 			details.Store(&d)
 		},
 	})
-	if errors.Is(err, mirror.ErrSyncTopicCompacted) {
+	var tooLarge *mirror.RecordTooLargeError
+	if errors.Is(err, mirror.ErrSyncTopicCompacted) || errors.As(err, &tooLarge) {
 		return badInput("%v", err) // retrying cannot help: someone must change the topic
 	}
 	return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,6 +71,7 @@ type partState struct {
 	needSync bool
 	hwm      int64
 	lastTS   time.Time // timestamp of the last copied record
+	limit    int32     // the largest record batch the target topic takes
 }
 
 // copier is one running copy: its clients, what it knows of each partition, its counters.
@@ -81,6 +83,7 @@ type copier struct {
 
 	mu         sync.Mutex // guards state's hwm for progress
 	state      map[Partition]*partState
+	limits     sync.Map // target topic -> int32: the largest record batch it takes
 	produceErr atomic.Pointer[error]
 	records    atomic.Int64
 	bytes      atomic.Int64
@@ -153,8 +156,11 @@ func (c *copier) start(ctx context.Context) error {
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.ProducerLinger(2*time.Millisecond),
 		kgo.MaxBufferedRecords(50_000),
-		kgo.MaxBufferedBytes(64<<20), // memory stays bounded whatever the record size
+		kgo.MaxBufferedBytes(maxRecordBytes), // memory stays bounded whatever the record size
 		kgo.RecordRetries(1<<30),
+		// Batches as large as each target topic takes (max.message.bytes, read when its
+		// partitions are discovered): a record the origin took fits, or fails at once.
+		kgo.ProducerBatchMaxBytesFn(c.batchLimit),
 	)...)
 	if err != nil {
 		return err
@@ -177,7 +183,7 @@ func (c *copier) close() {
 
 // discover starts consuming partitions that appeared since the last look.
 func (c *copier) discover(ctx context.Context) error {
-	added, err := discoverPartitions(ctx, c.origin, c.target, c.cfg, c.mapping, c.state)
+	added, err := c.discoverPartitions(ctx)
 	if err != nil {
 		return err
 	}
@@ -213,8 +219,8 @@ func (c *copier) loop(ctx context.Context) error {
 				return fmt.Errorf("write offset syncs to %s: %w", c.cfg.SyncTopic, err)
 			}
 		}
-		for _, r := range out {
-			c.producer.Produce(context.Background(), r, c.produced)
+		if err := c.send(out); err != nil {
+			return err
 		}
 		if c.cfg.Heartbeat != nil && time.Since(lastHeartbeat) > c.cfg.HeartbeatInterval {
 			lastHeartbeat = time.Now()
@@ -286,10 +292,15 @@ func (c *copier) take(fs kgo.Fetches) (syncs, out []*kgo.Record) {
 				syncs = append(syncs, OffsetSync{Partition: part, Upstream: r.Offset, Downstream: st.down}.Record(c.cfg.SyncTopic))
 				st.needSync = false
 			}
-			out = append(out, &kgo.Record{
+			rec := &kgo.Record{
 				Topic: c.cfg.Rename(r.Topic), Partition: r.Partition,
 				Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp,
-			})
+			}
+			if recordBytes(r)+batchOverhead > int(st.limit) {
+				// It may not fit: keep its origin offset for the error that names it.
+				rec.Context = context.WithValue(context.Background(), originOffsetKey{}, r.Offset)
+			}
+			out = append(out, rec)
 			st.next = r.Offset + 1
 			st.down++
 			st.lastTS = r.Timestamp
@@ -298,8 +309,41 @@ func (c *copier) take(fs kgo.Fetches) (syncs, out []*kgo.Record) {
 	return syncs, out
 }
 
+// send hands records to the producer in order. A record that may not fit its target topic
+// goes alone, once everything before it is written: if the target refuses it, nothing after
+// it is written either (the target's offsets must stay the origin's order, gaps synced).
+func (c *copier) send(out []*kgo.Record) error {
+	for _, r := range out {
+		if r.Context == nil {
+			c.producer.Produce(context.Background(), r, c.produced)
+			continue
+		}
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		err := c.producer.Flush(fctx)
+		if err == nil {
+			err = c.producer.ProduceSync(fctx, r).FirstErr()
+		}
+		cancel()
+		c.produced(r, err)
+		if e := c.produceErr.Load(); e != nil {
+			return *e
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // produced counts a copied record, or keeps the first error that stops the copy.
 func (c *copier) produced(r *kgo.Record, err error) {
+	if errors.Is(err, kerr.MessageTooLarge) {
+		at, _ := r.Context.Value(originOffsetKey{}).(int64)
+		var e error = &RecordTooLargeError{Topic: r.Topic, Partition: r.Partition, OriginOffset: at,
+			Bytes: recordBytes(r), Limit: c.batchLimit(r.Topic), Cause: err}
+		c.produceErr.CompareAndSwap(nil, &e)
+		return
+	}
 	if err != nil {
 		e := fmt.Errorf("produce to %s/%d: %w", r.Topic, r.Partition, err)
 		c.produceErr.CompareAndSwap(nil, &e)
@@ -405,7 +449,8 @@ func ensureSyncTopic(ctx context.Context, a *admin, topic string) error {
 
 // discoverPartitions finds selected origin partitions not yet mirrored, makes sure the
 // target has them, and returns where to start consuming each.
-func discoverPartitions(ctx context.Context, origin, target *admin, cfg Config, mapping *Mapping, state map[Partition]*partState) (map[string]map[int32]kgo.Offset, error) {
+func (c *copier) discoverPartitions(ctx context.Context) (map[string]map[int32]kgo.Offset, error) {
+	origin, target, cfg, mapping, state := c.origin, c.target, c.cfg, c.mapping, c.state
 	topics, err := origin.adm.ListTopics(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list origin topics: %w", err)
@@ -438,6 +483,9 @@ func discoverPartitions(ctx context.Context, origin, target *admin, cfg Config, 
 			originTopics = append(originTopics, p.Topic)
 			targetTopics = append(targetTopics, cfg.Rename(p.Topic))
 		}
+	}
+	if err := c.readLimits(ctx, targetTopics); err != nil {
+		return nil, err
 	}
 	// Topics just created may take a moment to appear in metadata.
 	var ends kadm.ListedOffsets
@@ -476,7 +524,7 @@ func discoverPartitions(ctx context.Context, origin, target *admin, cfg Config, 
 			}
 			next = s.Offset
 		}
-		state[p] = &partState{next: next, down: end.Offset, needSync: true}
+		state[p] = &partState{next: next, down: end.Offset, needSync: true, limit: c.batchLimit(cfg.Rename(p.Topic))}
 		if out[p.Topic] == nil {
 			out[p.Topic] = map[int32]kgo.Offset{}
 		}
@@ -493,3 +541,72 @@ func allListed(ends kadm.ListedOffsets, parts []Partition, rename func(string) s
 	}
 	return true
 }
+
+// maxRecordBytes is the largest record the mirror copies: what it buffers at most.
+const maxRecordBytes = 64 << 20
+
+// defaultBatchBytes is Kafka's default max.message.bytes, for a topic whose limit is unknown.
+const defaultBatchBytes = 1_048_588
+
+// batchOverhead is more than a batch's and a record's headers add to its key, value and
+// headers: a record within it of its topic's limit may not fit.
+const batchOverhead = 1024
+
+// originOffsetKey keys a record's origin offset in its context.
+type originOffsetKey struct{}
+
+// readLimits learns the largest record batch each target topic takes (its effective
+// max.message.bytes: set on the topic, or the brokers' message.max.bytes).
+func (c *copier) readLimits(ctx context.Context, topics []string) error {
+	rcs, err := c.target.adm.DescribeTopicConfigs(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("describe target topic configs: %w", err)
+	}
+	for _, rc := range rcs {
+		for _, kv := range rc.Configs {
+			if kv.Key != "max.message.bytes" || kv.Value == nil {
+				continue
+			}
+			if n, err := strconv.ParseInt(*kv.Value, 10, 32); err == nil && n > 0 {
+				c.limits.Store(rc.Name, int32(min(n, maxRecordBytes)))
+			}
+		}
+	}
+	return nil
+}
+
+// batchLimit is the largest record batch the producer builds for a target topic.
+func (c *copier) batchLimit(topic string) int32 {
+	if v, ok := c.limits.Load(topic); ok {
+		return v.(int32)
+	}
+	return defaultBatchBytes
+}
+
+// recordBytes is about what a record weighs in a batch: its key, value and headers.
+func recordBytes(r *kgo.Record) int {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
+}
+
+// RecordTooLargeError is a record the target cannot take: its topic's max.message.bytes (or
+// the brokers' message.max.bytes) is lower than the origin's. Retrying cannot help.
+type RecordTooLargeError struct {
+	Topic        string // on the target
+	Partition    int32
+	OriginOffset int64
+	Bytes        int
+	Limit        int32
+	Cause        error
+}
+
+func (e *RecordTooLargeError) Error() string {
+	return fmt.Sprintf("a record of %d bytes (origin offset %d, for %s/%d) is more than target topic %s takes (max.message.bytes %d): "+
+		"raise max.message.bytes on the target topic (and message.max.bytes on its brokers if lower), or run topics.sync before the mirror, which copies it (%v)",
+		e.Bytes, e.OriginOffset, e.Topic, e.Partition, e.Topic, e.Limit, e.Cause)
+}
+
+func (e *RecordTooLargeError) Unwrap() error { return e.Cause }
