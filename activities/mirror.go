@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -74,18 +75,22 @@ func (a *Activities) mirrorWait(ctx context.Context, in runbook.StepInput) (runb
 	})
 }
 
-// waitLag measures lag every interval (1s when 0), heartbeating it, until it is at most
-// maxLag; the output is the lag then.
+// waitLag measures lag every interval (1s when 0) until it is at most maxLag; the output is
+// the lag then. It heartbeats every second whatever the interval or a slow measure, so a lost
+// worker and a cancelled step are both noticed within seconds.
 func waitLag(ctx context.Context, interval time.Duration, maxLag int, measure func() (int64, error)) (runbook.StepResult, error) {
 	if interval <= 0 {
 		interval = time.Second
 	}
+	var last atomic.Pointer[map[string]any]
+	last.Store(&map[string]any{"maxLag": maxLag})
+	defer heartbeatEvery(ctx, time.Second, func() any { return *last.Load() })()
 	for {
 		lag, err := measure()
 		if err != nil {
 			return runbook.StepResult{}, err
 		}
-		activity.RecordHeartbeat(ctx, map[string]any{"lag": lag, "maxLag": maxLag})
+		last.Store(&map[string]any{"lag": lag, "maxLag": maxLag})
 		if lag <= int64(maxLag) {
 			return result(map[string]any{"lag": lag})
 		}

@@ -69,7 +69,7 @@ func init() {
 		Touches: appTouches,
 	})
 	Register(StepType{
-		Name: StepGroupsWait, Params: GroupsWaitParams{}, HeartbeatTimeout: 30 * time.Second, DefaultTimeout: 24 * time.Hour,
+		Name: StepGroupsWait, Params: GroupsWaitParams{}, HeartbeatTimeout: 10 * time.Second, DefaultTimeout: 24 * time.Hour,
 		Summary: "Wait until consumer groups have read everything but maxLag records (transaction markers do not count).",
 		Outputs: []Output{{"lag", "Unread records when the wait ended."}},
 	})

@@ -97,7 +97,7 @@ func init() {
 		Outputs: []Output{{"mirror", "The mirror's workflow id."}},
 	})
 	Register(StepType{
-		Name: StepMirrorWait, NeedsReplication: true, Params: MirrorWaitParams{}, HeartbeatTimeout: 30 * time.Second, DefaultTimeout: 7 * 24 * time.Hour,
+		Name: StepMirrorWait, NeedsReplication: true, Params: MirrorWaitParams{}, HeartbeatTimeout: 10 * time.Second, DefaultTimeout: 7 * 24 * time.Hour,
 		Summary: "Wait until the mirror has copied everything but maxLag records (transaction markers do not count).",
 		Outputs: []Output{{"lag", "Records not yet copied when the wait ended."}},
 		Touches: replicationTouches("reads offsets"),

@@ -87,8 +87,9 @@ func (r *runner) runMain(ctx workflow.Context) error {
 			r.state.Continued++
 			return workflow.NewContinueAsNewError(ctx, RunbookWorkflowName, Input{Plan: r.plan, State: r.state, HistoryLimit: r.limit})
 		}
-		err := r.execute(ctx, s)
-		if err != nil && !s.ContinueOnError {
+		err := r.step(ctx, s)
+		var lost *mirrorLost
+		if err != nil && (!s.ContinueOnError || errors.As(err, &lost)) {
 			return r.abort(ctx, err)
 		}
 		if s.PointOfNoReturn && err == nil {
@@ -98,6 +99,49 @@ func (r *runner) runMain(ctx workflow.Context) error {
 	r.state.Phase = PhaseSucceeded
 	return nil
 }
+
+// versionMirrorFailsStep marks runs in which a mirror that fails ends the step running then
+// (histories from before it replay without that watch).
+const versionMirrorFailsStep = "mirror-fails-step"
+
+// step runs a top-level step. While a mirror runs, it watches it too: a mirror that fails (a
+// record the target refuses, a refusal no retry mends) fails the step at once with the
+// mirror's reason, instead of leaving a wait step to time out on lag that no longer moves.
+func (r *runner) step(ctx workflow.Context, s *runbook.PlanStep) error {
+	mirror := r.mirror
+	if mirror == nil || workflow.GetVersion(ctx, versionMirrorFailsStep, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return r.execute(ctx, s)
+	}
+	sctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	done := false
+	var lost error
+	workflow.Go(ctx, func(gctx workflow.Context) {
+		if workflow.Await(gctx, func() bool { return done || mirror.IsReady() }) != nil || done {
+			return
+		}
+		if err := mirror.Get(gctx, nil); err != nil && !temporal.IsCanceledError(err) {
+			lost = err
+			cancel()
+		}
+	})
+	err := r.execute(sctx, s)
+	done = true
+	if lost == nil {
+		return err
+	}
+	r.mirror = nil
+	cause := &mirrorLost{cause: contract.MirrorFailed.Fail("the mirror stopped: %s", errorMessage(lost))}
+	r.finish(ctx, r.state.Steps[s.ID], StepFailed, cause)
+	return &stepError{step: s.ID, cause: cause}
+}
+
+// mirrorLost is a step ended by its mirror's failure: the run cannot go on without the mirror,
+// whatever the step's continueOnError says.
+type mirrorLost struct{ cause error }
+
+func (e *mirrorLost) Error() string { return e.cause.Error() }
+func (e *mirrorLost) Unwrap() error { return e.cause }
 
 func (r *runner) historyFull(ctx workflow.Context) bool {
 	info := workflow.GetInfo(ctx)
