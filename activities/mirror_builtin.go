@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -103,7 +104,10 @@ func progressDetails(p mirror.Progress, groupSync *string) map[string]any {
 	for i, b := range p.Behind {
 		behind[i] = b.String()
 	}
-	hb := map[string]any{"records": p.Records, "bytes": p.Bytes, "partitions": p.Partitions, "lag": p.TotalLag, "behind": behind}
+	hb := map[string]any{"records": p.Records, "bytes": p.Bytes, "partitions": p.Partitions, "lag": p.TotalLag, "behind": behind, "rate": math.Round(p.Rate)}
+	if s := p.Stalled; s != nil {
+		hb["stalled"] = map[string]any{"since": s.Since.UTC().Format(time.RFC3339), "at": s.At, "cause": s.Cause}
+	}
 	if groupSync != nil {
 		hb["groupSync"] = *groupSync
 	}

@@ -54,6 +54,9 @@ func render(st *workflows.Status, pend map[string]*activityInfo, now time.Time) 
 		}
 		if a := pend[ss.ID]; a != nil && len(a.Progress) > 0 {
 			b.WriteString("  " + progressText(a.Progress))
+			if s, ok := a.Progress["stalled"].(map[string]any); ok {
+				b.WriteString("\n" + ind + "    " + stalledText(s, now))
+			}
 		}
 		if a := pend[ss.ID]; a != nil && a.LastFailure != "" && ss.Status == workflows.StepSucceeded {
 			// A running mirror whose copy failed and is being restarted.
@@ -94,7 +97,7 @@ func progressText(p map[string]any) string {
 	}
 	keys := make([]string, 0, len(p))
 	for k := range p {
-		if k != "done" && k != "total" {
+		if k != "done" && k != "total" && k != "stalled" {
 			keys = append(keys, k)
 		}
 	}
@@ -103,6 +106,20 @@ func progressText(p map[string]any) string {
 		parts = append(parts, k+"="+humanValue(k, p[k]))
 	}
 	return strings.Join(parts, " ")
+}
+
+// stalledText says since when a copy with records to copy has not moved, where, and why.
+func stalledText(s map[string]any, now time.Time) string {
+	at, _ := time.Parse(time.RFC3339, fmt.Sprint(s["since"]))
+	msg := "stalled since " + since(at, now)
+	if where, _ := s["at"].(string); where != "" {
+		msg += " at " + where
+	}
+	msg += ", 0 records/s"
+	if cause, _ := s["cause"].(string); cause != "" {
+		msg += ": " + cause
+	}
+	return msg
 }
 
 // since says when something began, as a clock time and how long ago.
@@ -121,6 +138,8 @@ func humanValue(key string, v any) string {
 		return fmt.Sprint(v)
 	case key == "bytes":
 		return humanBytes(f)
+	case key == "rate":
+		return fmt.Sprintf("%.0f/s", f)
 	case f == float64(int64(f)):
 		return strconv.FormatInt(int64(f), 10)
 	}

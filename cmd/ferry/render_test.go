@@ -19,10 +19,12 @@ func TestRenderShowsFaultsAndHumanNumbers(t *testing.T) {
 			LastError: "cluster target (127.0.0.1:9092) unreachable: connection refused"},
 	}}
 	pend := map[string]*activityInfo{"mirror": {Attempt: 3, LastHeartbeat: since, LastFailure: "write offset syncs: broker closed the connection",
-		Progress: map[string]any{"bytes": 2.99359232e+08, "records": 292343.0, "lag": 12.0}}}
+		Progress: map[string]any{"bytes": 2.99359232e+08, "records": 292343.0, "lag": 12.0, "rate": 0.0,
+			"stalled": map[string]any{"since": since.UTC().Format(time.RFC3339), "at": "orders/2@1200", "cause": "target broker 127.0.0.1:9092 at 11:59:21: connection refused"}}}}
 	out := render(st, pend, now)
 	for _, want := range []string{
-		"bytes=299MB lag=12 records=292343",
+		"bytes=299MB lag=12 rate=0/s records=292343",
+		"stalled since 11:59:20 (40s ago) at orders/2@1200, 0 records/s: target broker 127.0.0.1:9092 at 11:59:21: connection refused",
 		"restarting (attempt 3) since 11:59:20 (40s ago): write offset syncs: broker closed the connection",
 		"attempt 5",
 		"retrying since 11:59:20 (40s ago): cluster target (127.0.0.1:9092) unreachable: connection refused",

@@ -39,6 +39,9 @@ type Config struct {
 	// Progress, when set, is called every ProgressInterval (1s when 0).
 	Progress         func(Progress)
 	ProgressInterval time.Duration
+	// StallAfter is how long records may wait with none copied before Progress says the
+	// copy stalled; DefaultStallAfter when 0.
+	StallAfter time.Duration
 }
 
 // Progress is what a running mirror reports.
@@ -50,6 +53,10 @@ type Progress struct {
 	TotalLag   int64               `json:"lag"`
 	// Behind lists the partitions furthest behind, worst first (at most five).
 	Behind []PartitionLag `json:"behind,omitempty"`
+	// Rate is records copied per second since the last report.
+	Rate float64 `json:"rate"`
+	// Stalled is set when records wait to be copied and none was for Config.StallAfter.
+	Stalled *Stall `json:"stalled,omitempty"`
 }
 
 // PartitionLag is how far one partition is behind: records not yet copied, and how long ago
@@ -58,6 +65,8 @@ type PartitionLag struct {
 	Partition Partition
 	Records   int64
 	Age       time.Duration
+	// Next is the origin offset of the next record to copy.
+	Next int64
 }
 
 func (l PartitionLag) String() string {
@@ -81,12 +90,14 @@ type copier struct {
 	consumer, producer *kgo.Client
 	mapping            *Mapping
 
-	mu         sync.Mutex // guards state's hwm for progress
+	mu         sync.Mutex // guards state's hwm and stall for progress
 	state      map[Partition]*partState
 	limits     sync.Map // target topic -> int32: the largest record batch it takes
 	produceErr atomic.Pointer[error]
 	records    atomic.Int64
 	bytes      atomic.Int64
+	faults     clientFaults
+	stall      stallWatch // guarded by mu
 }
 
 // Run copies until ctx is cancelled (then it flushes and returns nil) or an error stops it.
@@ -94,9 +105,30 @@ type copier struct {
 // copied twice and none is skipped.
 func Run(ctx context.Context, cfg Config) error {
 	c := &copier{cfg: cfg.withDefaults(), state: map[Partition]*partState{}}
+	c.stall.after = c.cfg.StallAfter
 	defer c.close()
 	if err := c.start(ctx); err != nil {
 		return err
+	}
+	if c.cfg.Progress != nil {
+		// Reported from its own goroutine: a copy blocked on a target that is away (its
+		// producer buffer full) still reports, and says it stalled.
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			t := time.NewTicker(c.cfg.ProgressInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-rctx.Done():
+					return
+				case <-t.C:
+					c.report()
+				}
+			}
+		}()
+		defer func() { cancel(); <-done }()
 	}
 	return c.loop(ctx)
 }
@@ -113,6 +145,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.ProgressInterval == 0 {
 		cfg.ProgressInterval = time.Second
+	}
+	if cfg.StallAfter == 0 {
+		cfg.StallAfter = DefaultStallAfter
 	}
 	if cfg.HeartbeatInterval == 0 {
 		cfg.HeartbeatInterval = time.Second
@@ -143,6 +178,7 @@ func (c *copier) start(ctx context.Context) error {
 		return err
 	}
 	c.consumer, err = kgo.NewClient(append(append([]kgo.Opt(nil), c.cfg.Origin...),
+		kgo.WithHooks(c.faults.hook("origin")),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxBytes(64<<20),
 		kgo.FetchMaxPartitionBytes(8<<20),
@@ -152,6 +188,7 @@ func (c *copier) start(ctx context.Context) error {
 		return err
 	}
 	c.producer, err = kgo.NewClient(append(append([]kgo.Opt(nil), c.cfg.Target...),
+		kgo.WithHooks(c.faults.hook("target")),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.ProducerLinger(2*time.Millisecond),
@@ -195,7 +232,7 @@ func (c *copier) discover(ctx context.Context) error {
 
 // loop polls, copies and does the periodic chores until ctx ends or an error stops it.
 func (c *copier) loop(ctx context.Context) error {
-	lastDiscover, lastProgress, lastHeartbeat := time.Now(), time.Time{}, time.Time{}
+	lastDiscover, lastHeartbeat := time.Now(), time.Time{}
 	for {
 		if e := c.produceErr.Load(); e != nil {
 			return *e
@@ -231,10 +268,6 @@ func (c *copier) loop(ctx context.Context) error {
 			if err := c.discover(ctx); err != nil {
 				return err
 			}
-		}
-		if time.Since(lastProgress) > c.cfg.ProgressInterval {
-			lastProgress = time.Now()
-			c.report()
 		}
 	}
 }
@@ -369,10 +402,23 @@ func (c *copier) report() {
 	if c.cfg.Progress == nil {
 		return
 	}
+	now := time.Now()
 	c.mu.Lock()
 	p := Progress{Records: c.records.Load(), Bytes: c.bytes.Load(), Partitions: len(c.state)}
-	p.Lag, p.TotalLag, p.Behind = lagOf(c.state, time.Now())
+	p.Lag, p.TotalLag, p.Behind = lagOf(c.state, now)
+	var since time.Time
+	p.Rate, since = c.stall.observe(now, p.Records, p.TotalLag+c.producer.BufferedProduceRecords() > 0)
 	c.mu.Unlock()
+	switch {
+	case !since.IsZero():
+		p.Stalled = &Stall{Since: since, Cause: c.faults.cause()}
+		if len(p.Behind) > 0 {
+			b := p.Behind[0]
+			p.Stalled.At = fmt.Sprintf("%s@%d", b.Partition, b.Next)
+		}
+	case p.Rate > 0:
+		c.faults.forget()
+	}
 	c.cfg.Progress(p)
 }
 
@@ -390,7 +436,7 @@ func lagOf(state map[Partition]*partState, now time.Time) (map[Partition]int64, 
 			if !st.lastTS.IsZero() {
 				age = now.Sub(st.lastTS)
 			}
-			behind = append(behind, PartitionLag{Partition: part, Records: lag, Age: age})
+			behind = append(behind, PartitionLag{Partition: part, Records: lag, Age: age, Next: max(st.next, st.seen)})
 		}
 	}
 	sort.Slice(behind, func(i, j int) bool { return behind[i].Records > behind[j].Records })
