@@ -80,8 +80,11 @@ type process struct {
 	name string
 	dir  string
 	args []string
-	cmd  *exec.Cmd
-	log  *os.File
+	// jvm are extra JVM options (the three-node clusters start with a quick JIT: six JVMs
+	// share two cores, and a restarted broker should be back in seconds).
+	jvm []string
+	cmd *exec.Cmd
+	log *os.File
 }
 
 func (p *process) start() error {
@@ -97,8 +100,8 @@ func (p *process) start() error {
 	if err := os.WriteFile(l4j, []byte(log4j), 0o644); err != nil {
 		return err
 	}
-	args := append([]string{"-Xms128m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-		"-Dlog4j2.configurationFile=" + l4j, "-cp", filepath.Join(jars, "*")}, p.args...)
+	args := append([]string{"-Xms128m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true"}, p.jvm...)
+	args = append(append(args, "-Dlog4j2.configurationFile="+l4j, "-cp", filepath.Join(jars, "*")), p.args...)
 	cmd := exec.Command("java", args...)
 	cmd.Dir = p.dir
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -176,14 +179,17 @@ func workDir(tb testing.TB, name string, procs func() []*process) string {
 	return dir
 }
 
-// Cluster is a single-node KRaft cluster (broker and controller in one JVM).
+// Cluster is a KRaft cluster whose nodes are each broker and controller in one JVM: one node
+// by default, three with WithBrokers(3) (replication factor 3, min.insync.replicas 2).
 type Cluster struct {
 	Name string
-	// Addr is the PLAINTEXT listener; SecureAddr the SASL_SSL one (with WithSCRAM).
+	// Addr is the first node's PLAINTEXT listener; SecureAddr its SASL_SSL one (with WithSCRAM).
 	Addr, SecureAddr string
+	// Addrs are every node's PLAINTEXT listeners, by node (node i has id i+1).
+	Addrs []string
 	// SCRAM holds the user, password and CA of the secure listener.
 	SCRAM *SCRAM
-	proc  *process
+	procs []*process
 }
 
 // SCRAM is the secure listener's credentials and trust.
@@ -195,131 +201,266 @@ type SCRAM struct {
 // Option configures a cluster.
 type Option func(*clusterConfig)
 
-type clusterConfig struct{ scram bool }
+type clusterConfig struct {
+	scram bool
+	nodes int
+}
 
 // WithSCRAM adds a SASL_SSL listener with SCRAM-SHA-512 user ferry and a certificate
-// signed by a generated CA.
+// signed by a generated CA (single-node clusters only).
 func WithSCRAM() Option { return func(c *clusterConfig) { c.scram = true } }
 
-// StartCluster formats and starts a cluster, waits until it answers over the protocol, and
-// stops it when the test ends.
+// WithBrokers runs n nodes; from three on, topics default to replication factor 3 and
+// min.insync.replicas 2, as production clusters do.
+func WithBrokers(n int) Option { return func(c *clusterConfig) { c.nodes = n } }
+
+// StartCluster formats and starts a cluster, waits until every node answers over the
+// protocol, and stops it when the test ends.
 func StartCluster(tb testing.TB, name string, opts ...Option) *Cluster {
 	tb.Helper()
 	Skip(tb)
-	var cfg clusterConfig
+	cfg := clusterConfig{nodes: 1}
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if cfg.scram && cfg.nodes > 1 {
+		tb.Fatal("kafkatest: WithSCRAM is for single-node clusters")
+	}
 	c := &Cluster{Name: name}
-	dir := workDir(tb, "kafka-"+name, func() []*process {
-		if c.proc == nil {
-			return nil
+	dir := workDir(tb, "kafka-"+name, func() []*process { return c.procs })
+	rf, minISR := 1, 1
+	if cfg.nodes >= 3 {
+		rf, minISR = 3, 2
+	}
+	ctl := make([]int, cfg.nodes)
+	var voters []string
+	for i := range cfg.nodes {
+		ctl[i] = mustPort(tb)
+		c.Addrs = append(c.Addrs, fmt.Sprintf("127.0.0.1:%d", mustPort(tb)))
+		voters = append(voters, fmt.Sprintf("%d@127.0.0.1:%d", i+1, ctl[i]))
+	}
+	c.Addr = c.Addrs[0]
+	id := clusterID()
+	for i := range cfg.nodes {
+		ndir := dir
+		if cfg.nodes > 1 {
+			ndir = filepath.Join(dir, fmt.Sprintf("node%d", i+1))
+			if err := os.MkdirAll(ndir, 0o755); err != nil {
+				tb.Fatal(err)
+			}
 		}
-		return []*process{c.proc}
-	})
-	port, ctl := mustPort(tb), mustPort(tb)
-	c.Addr = fmt.Sprintf("127.0.0.1:%d", port)
-	listeners := fmt.Sprintf("PLAINTEXT://%s,CONTROLLER://127.0.0.1:%d", c.Addr, ctl)
-	advertised := "PLAINTEXT://" + c.Addr
-	protocols := "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
-	var extra []string
-	if cfg.scram {
-		sp := mustPort(tb)
-		c.SecureAddr = fmt.Sprintf("127.0.0.1:%d", sp)
-		listeners += ",SASL_SSL://" + c.SecureAddr
-		advertised += ",SASL_SSL://" + c.SecureAddr
-		protocols += ",SASL_SSL:SASL_SSL"
-		ca, keystore, err := certificates(dir)
-		if err != nil {
+		listeners := fmt.Sprintf("PLAINTEXT://%s,CONTROLLER://127.0.0.1:%d", c.Addrs[i], ctl[i])
+		advertised := "PLAINTEXT://" + c.Addrs[i]
+		protocols := "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+		var extra []string
+		if cfg.scram {
+			sp := mustPort(tb)
+			c.SecureAddr = fmt.Sprintf("127.0.0.1:%d", sp)
+			listeners += ",SASL_SSL://" + c.SecureAddr
+			advertised += ",SASL_SSL://" + c.SecureAddr
+			protocols += ",SASL_SSL:SASL_SSL"
+			ca, keystore, err := certificates(ndir)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			c.SCRAM = &SCRAM{User: "ferry", Password: "ferry-" + name + "-secret", CAFile: ca}
+			extra = append(extra,
+				"sasl.enabled.mechanisms=SCRAM-SHA-512",
+				"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;",
+				"ssl.keystore.type=PEM", "ssl.keystore.location="+keystore,
+				"ssl.truststore.type=PEM", "ssl.truststore.location="+ca)
+		}
+		props := append([]string{
+			"process.roles=broker,controller",
+			fmt.Sprintf("node.id=%d", i+1),
+			"controller.quorum.voters=" + strings.Join(voters, ","),
+			"listeners=" + listeners,
+			"advertised.listeners=" + advertised,
+			"listener.security.protocol.map=" + protocols,
+			"controller.listener.names=CONTROLLER",
+			"inter.broker.listener.name=PLAINTEXT",
+			"log.dirs=" + filepath.Join(ndir, "data"),
+			fmt.Sprintf("default.replication.factor=%d", rf),
+			fmt.Sprintf("min.insync.replicas=%d", minISR),
+			fmt.Sprintf("offsets.topic.replication.factor=%d", rf),
+			"offsets.topic.num.partitions=10",
+			fmt.Sprintf("transaction.state.log.replication.factor=%d", rf),
+			fmt.Sprintf("transaction.state.log.min.isr=%d", minISR),
+			"transaction.state.log.num.partitions=5",
+			fmt.Sprintf("share.coordinator.state.topic.replication.factor=%d", rf),
+			fmt.Sprintf("share.coordinator.state.topic.min.isr=%d", minISR),
+			"group.initial.rebalance.delay.ms=0",
+			"auto.create.topics.enable=false",
+			"log.segment.bytes=67108864",
+			"log.cleaner.backoff.ms=1000",
+		}, extra...)
+		propsFile := filepath.Join(ndir, "server.properties")
+		if err := os.WriteFile(propsFile, []byte(strings.Join(props, "\n")+"\n"), 0o644); err != nil {
 			tb.Fatal(err)
 		}
-		c.SCRAM = &SCRAM{User: "ferry", Password: "ferry-" + name + "-secret", CAFile: ca}
-		extra = append(extra,
-			"sasl.enabled.mechanisms=SCRAM-SHA-512",
-			"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;",
-			"ssl.keystore.type=PEM", "ssl.keystore.location="+keystore,
-			"ssl.truststore.type=PEM", "ssl.truststore.location="+ca)
+		format := []string{"kafka.tools.StorageTool", "format", "-t", id, "-c", propsFile}
+		if cfg.scram {
+			format = append(format, "--add-scram", fmt.Sprintf("SCRAM-SHA-512=[name=%s,password=%s]", c.SCRAM.User, c.SCRAM.Password))
+		}
+		formatStorage(tb, name, ndir, format)
+		np := &process{name: fmt.Sprintf("kafka-%d", i+1), dir: ndir, args: []string{"kafka.Kafka", propsFile}}
+		if cfg.nodes > 1 {
+			np.jvm = []string{"-XX:TieredStopAtLevel=1", "-XX:CICompilerCount=1"}
+		}
+		c.procs = append(c.procs, np)
 	}
-	props := append([]string{
-		"process.roles=broker,controller",
-		"node.id=1",
-		fmt.Sprintf("controller.quorum.voters=1@127.0.0.1:%d", ctl),
-		"listeners=" + listeners,
-		"advertised.listeners=" + advertised,
-		"listener.security.protocol.map=" + protocols,
-		"controller.listener.names=CONTROLLER",
-		"inter.broker.listener.name=PLAINTEXT",
-		"log.dirs=" + filepath.Join(dir, "data"),
-		"offsets.topic.replication.factor=1",
-		"offsets.topic.num.partitions=10",
-		"transaction.state.log.replication.factor=1",
-		"transaction.state.log.min.isr=1",
-		"transaction.state.log.num.partitions=5",
-		"share.coordinator.state.topic.replication.factor=1",
-		"share.coordinator.state.topic.min.isr=1",
-		"group.initial.rebalance.delay.ms=0",
-		"auto.create.topics.enable=false",
-		"log.segment.bytes=67108864",
-		"log.cleaner.backoff.ms=1000",
-	}, extra...)
-	propsFile := filepath.Join(dir, "server.properties")
-	if err := os.WriteFile(propsFile, []byte(strings.Join(props, "\n")+"\n"), 0o644); err != nil {
-		tb.Fatal(err)
+	if cfg.nodes == 1 {
+		c.procs[0].name = "kafka"
 	}
-	format := []string{"kafka.tools.StorageTool", "format", "-t", clusterID(), "-c", propsFile}
-	if cfg.scram {
-		format = append(format, "--add-scram", fmt.Sprintf("SCRAM-SHA-512=[name=%s,password=%s]", c.SCRAM.User, c.SCRAM.Password))
+	// Nodes start together: a controller quorum needs a majority before any node is ready.
+	for _, p := range c.procs {
+		if err := p.start(); err != nil {
+			tb.Fatal(err)
+		}
 	}
-	// Format, once more if the JVM fails without a word (seen once on a loaded machine).
+	for i := range c.procs {
+		if err := c.waitNode(i); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return c
+}
+
+// formatStorage formats a node's log dirs, once more if the JVM fails without a word (seen
+// once on a loaded machine).
+func formatStorage(tb testing.TB, name, dir string, args []string) {
 	for attempt := 1; ; attempt++ {
-		fp := &process{name: "format", dir: dir, args: format}
+		fp := &process{name: "format", dir: dir, args: args}
 		if err := fp.start(); err != nil {
 			tb.Fatal(err)
 		}
 		err := fp.cmd.Wait()
 		fp.log.Close()
 		if err == nil {
-			break
+			return
 		}
 		if attempt == 2 || fp.tail(20) != "" {
 			tb.Fatalf("format %s: %v\n%s", name, err, fp.tail(20))
 		}
 	}
-	c.proc = &process{name: "kafka", dir: dir, args: []string{"kafka.Kafka", propsFile}}
-	if err := c.start(); err != nil {
-		tb.Fatal(err)
-	}
-	return c
 }
 
-func (c *Cluster) start() error {
-	if err := c.proc.start(); err != nil {
-		return err
-	}
-	if err := waitKafka(c.Addr, 90*time.Second); err != nil {
-		return fmt.Errorf("kafka %s: %w\n%s", c.Name, err, c.proc.tail(30))
+// waitNode waits until node i answers metadata listing every node and a controller.
+func (c *Cluster) waitNode(i int) error {
+	if err := waitKafka(c.Addrs[i], len(c.procs), 90*time.Second); err != nil {
+		return fmt.Errorf("kafka %s node %d: %w\n%s", c.Name, i+1, err, c.procs[i].tail(30))
 	}
 	return nil
 }
 
-// Restart stops the broker (SIGKILL when hard, else a clean shutdown) and starts it again on
-// the same data.
+// Restart stops every node (SIGKILL when hard, else a clean shutdown) and starts them again
+// on the same data.
 func (c *Cluster) Restart(hard bool) error {
+	for i := range c.procs {
+		c.StopNode(i, hard)
+	}
+	for _, p := range c.procs {
+		if err := p.start(); err != nil {
+			return err
+		}
+	}
+	for i := range c.procs {
+		if err := c.waitNode(i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// StopNode stops node i: SIGKILL when hard, else a clean (controlled) shutdown.
+func (c *Cluster) StopNode(i int, hard bool) {
 	grace := 30 * time.Second
 	if hard {
 		grace = 0
 	}
-	c.proc.stop(grace)
-	return c.start()
+	c.procs[i].stop(grace)
 }
 
-// Stop stops the broker cleanly.
-func (c *Cluster) Stop() { c.proc.stop(30 * time.Second) }
+// StartNode starts node i again on its data and waits until it is back in the cluster.
+func (c *Cluster) StartNode(i int) error {
+	if err := c.procs[i].start(); err != nil {
+		return err
+	}
+	return c.waitNode(i)
+}
+
+// RollingRestart restarts the nodes one at a time, each back in the cluster and every
+// partition in sync before the next goes, as an operator rolls a configuration change.
+// whileDown, when set, is called while each node is stopped. It returns how long each node
+// was away.
+func (c *Cluster) RollingRestart(hard bool, whileDown func(node int)) ([]time.Duration, error) {
+	var away []time.Duration
+	for i := range c.procs {
+		began := time.Now()
+		c.StopNode(i, hard)
+		if whileDown != nil {
+			whileDown(i)
+		}
+		if err := c.StartNode(i); err != nil {
+			return away, err
+		}
+		away = append(away, time.Since(began))
+		if err := c.WaitInSync(2 * time.Minute); err != nil {
+			return away, err
+		}
+	}
+	return away, nil
+}
+
+// WaitInSync waits until no partition is under-replicated, as an operator does between two
+// nodes of a rolling restart.
+func (c *Cluster) WaitInSync(timeout time.Duration) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		m, err := adm.Metadata(ctx)
+		cancel()
+		under := -1
+		if err == nil {
+			under = 0
+			for _, t := range m.Topics {
+				for _, p := range t.Partitions {
+					if len(p.ISR) < len(p.Replicas) {
+						under++
+					}
+				}
+			}
+			if under == 0 {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("kafka %s: %d partitions under-replicated after %s (%v)", c.Name, under, timeout, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// Stop stops every node cleanly.
+func (c *Cluster) Stop() {
+	for i := range c.procs {
+		c.StopNode(i, false)
+	}
+}
+
+// Bootstrap is every node's PLAINTEXT listener, comma-separated.
+func (c *Cluster) Bootstrap() string { return strings.Join(c.Addrs, ",") }
 
 // Client is a franz-go client of the PLAINTEXT listener.
 func (c *Cluster) Client(tb testing.TB, opts ...kgo.Opt) *kgo.Client {
 	tb.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.Addr)}, opts...)...)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.Addrs...)}, opts...)...)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -327,8 +468,9 @@ func (c *Cluster) Client(tb testing.TB, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
-// waitKafka waits until the broker answers metadata with itself and a controller.
-func waitKafka(addr string, timeout time.Duration) error {
+// waitKafka waits until the broker at addr answers metadata listing all brokers and a
+// controller.
+func waitKafka(addr string, brokers int, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var last error
@@ -339,7 +481,7 @@ func waitKafka(addr string, timeout time.Duration) error {
 			m, merr := kadm.NewClient(cl).BrokerMetadata(rctx)
 			rcancel()
 			cl.Close()
-			if merr == nil && len(m.Brokers) == 1 && m.Controller >= 0 {
+			if merr == nil && len(m.Brokers) == brokers && m.Controller >= 0 {
 				return nil
 			}
 			last = merr
