@@ -44,7 +44,9 @@ func TestMigrationRidesOutBrokerFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	list := func(c *kafkatest.Cluster) string { return fmt.Sprintf(`{bootstrap: ["%s"]}`, strings.Join(c.Addrs, `", "`)) }
+	list := func(c *kafkatest.Cluster) string {
+		return fmt.Sprintf(`{bootstrap: ["%s"]}`, strings.Join(c.Addrs, `", "`))
+	}
 	src := fmt.Sprintf(`
 clusters:
   origin: %s
