@@ -35,12 +35,17 @@ const (
 	PhaseFailed      Phase = "failed"
 	PhaseRolledBack  Phase = "rolled back"
 	PhaseCancelled   Phase = "cancelled"
+	// PhaseTerminated and PhaseTimedOut come from Temporal's execution status, not from the
+	// run: it was ended from outside (ferry terminate) or ran past its execution timeout, and
+	// no rollback ran.
+	PhaseTerminated Phase = "terminated"
+	PhaseTimedOut   Phase = "timed out"
 )
 
 // Terminal reports whether the run has ended.
 func (p Phase) Terminal() bool {
 	switch p {
-	case PhaseSucceeded, PhaseFailed, PhaseRolledBack, PhaseCancelled:
+	case PhaseSucceeded, PhaseFailed, PhaseRolledBack, PhaseCancelled, PhaseTerminated, PhaseTimedOut:
 		return true
 	}
 	return false

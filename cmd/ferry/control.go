@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"go.temporal.io/api/serviceerror"
 
 	"github.com/urfave/cli/v2"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -86,6 +89,31 @@ func cancelCommand() *cli.Command {
 	}
 }
 
+func terminateCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "terminate",
+		Usage:     "end a run at once, running no rollback: for a run that cancel cannot end",
+		ArgsUsage: "RUN",
+		Description: `Temporal ends the run and its mirror where they stand. Steps that completed keep their
+effects and nothing is rolled back: prefer 'ferry cancel', which rolls back.`,
+		Flags: []cli.Flag{&cli.StringFlag{Name: "reason", Aliases: []string{"m"}, Usage: "why, kept in the run's history (required)"}},
+		Action: runAction(func(c *cli.Context, s *session, id string) error {
+			if strings.TrimSpace(c.String("reason")) == "" {
+				return cli.Exit("terminate: say why with -m, e.g. ferry terminate -m 'origin cluster gone' "+printable(id), exitInvalid)
+			}
+			if err := s.client.TerminateWorkflow(c.Context, id, "", c.String("reason")); err != nil {
+				var nf *serviceerror.NotFound
+				if errors.As(err, &nf) {
+					return cli.Exit(fmt.Sprintf("no running run %q (see ferry list)", id), exitInvalid)
+				}
+				return cli.Exit(fmt.Sprintf("terminate %s: %v", id, err), exitUnreachable)
+			}
+			fmt.Printf("run %s terminated; no rollback ran: what its completed steps changed stays (ferry status %s)\n", id, id)
+			return nil
+		}),
+	}
+}
+
 func listCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "list",
@@ -133,7 +161,7 @@ type runSummary struct {
 }
 
 func listRuns(ctx context.Context, s *session, name string, limit int) ([]runSummary, error) {
-	var out []runSummary
+	out := []runSummary{}
 	var token []byte
 	dc := converter.GetDefaultDataConverter()
 	for len(out) < limit {
@@ -169,7 +197,20 @@ func listRuns(ctx context.Context, s *session, name string, limit int) ([]runSum
 	return out, nil
 }
 
+// runStatus names an execution status in the words ferry status uses for a run's phase.
 func runStatus(s enumspb.WorkflowExecutionStatus) string {
+	switch s {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		return string(workflows.PhaseSucceeded)
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		return string(workflows.PhaseCancelled)
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
+		return string(workflows.PhaseTerminated)
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+		return string(workflows.PhaseTimedOut)
+	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
+		return string(workflows.PhaseFailed) // or rolled back: ferry status RUN says which
+	}
 	return strings.ToLower(strings.TrimPrefix(s.String(), "WORKFLOW_EXECUTION_STATUS_"))
 }
 
@@ -178,21 +219,40 @@ func historyCommand() *cli.Command {
 		Name:      "history",
 		Usage:     "show a run's event history: steps scheduled, completed, failed, approvals, timers",
 		ArgsUsage: "RUN",
+		Flags:     []cli.Flag{outputFlag()},
 		Action: runAction(func(c *cli.Context, s *session, id string) error {
 			it := s.client.GetWorkflowHistory(c.Context, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 			scheduled := map[int64]string{}
+			events := []historyEvent{}
 			for it.HasNext() {
 				e, err := it.Next()
 				if err != nil {
-					return cli.Exit(fmt.Sprintf("history of %s: %v", id, err), exitInvalid)
+					var nf *serviceerror.NotFound
+					if errors.As(err, &nf) {
+						return cli.Exit(fmt.Sprintf("no run %q (see ferry list)", id), exitInvalid)
+					}
+					return cli.Exit(fmt.Sprintf("history of %s: %v", id, err), exitUnreachable)
 				}
 				if line := historyLine(e, scheduled); line != "" {
-					fmt.Printf("%5d  %s  %s\n", e.GetEventId(), e.GetEventTime().AsTime().Local().Format("2006-01-02 15:04:05.000"), line)
+					events = append(events, historyEvent{ID: e.GetEventId(), Time: e.GetEventTime().AsTime(), Event: line})
 				}
+			}
+			if c.String("output") == "json" {
+				return printJSON(events)
+			}
+			for _, e := range events {
+				fmt.Printf("%5d  %s  %s\n", e.ID, e.Time.Local().Format("2006-01-02 15:04:05.000"), e.Event)
 			}
 			return nil
 		}),
 	}
+}
+
+// historyEvent is one line of ferry history; -o json prints an array of them.
+type historyEvent struct {
+	ID    int64     `json:"id"`
+	Time  time.Time `json:"time"`
+	Event string    `json:"event"`
 }
 
 func historyLine(e *historypb.HistoryEvent, scheduled map[int64]string) string {
@@ -226,6 +286,13 @@ func historyLine(e *historypb.HistoryEvent, scheduled map[int64]string) string {
 		return "run cancelled"
 	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
 		return "continued as new (history hand-over)"
+	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
+		a := e.GetWorkflowExecutionTerminatedEventAttributes()
+		return fmt.Sprintf("run terminated by %s: %s (no rollback ran)", orUnknown(a.GetIdentity()), orUnknown(a.GetReason()))
+	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
+		return "run timed out (no rollback ran)"
+	case enumspb.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+		return "workflow task failed: " + e.GetWorkflowTaskFailedEventAttributes().GetFailure().GetMessage()
 	}
 	return ""
 }

@@ -9,6 +9,8 @@ import (
 	"os/user"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -42,7 +44,7 @@ otherwise approve from another terminal with 'ferry approve RUN'.
 
 Examples:
   ferry run runbooks/approval-demo.yaml
-  ferry run runbooks/approval-demo.yaml --set pause=10s --id demo-1 --detach`,
+  ferry run --set pause=10s --id demo-1 --detach runbooks/approval-demo.yaml`,
 		Flags: append(append(paramFlags(), watchFlags()...),
 			&cli.StringFlag{Name: "id", Usage: "run id (workflow id); default <runbook>-<time>"},
 			&cli.IntFlag{Name: "history-limit", Hidden: true, Usage: "continue-as-new after this many history events"},
@@ -53,6 +55,9 @@ Examples:
 			}
 			plan, err := loadPlan(c, c.Args().First())
 			if err != nil {
+				return err
+			}
+			if err := checkRunID(c.String("id")); err != nil {
 				return err
 			}
 			s, err := connect(c, false)
@@ -98,8 +103,29 @@ func startRun(ctx context.Context, s *session, id string, in workflows.Input) er
 	if errors.As(err, &started) {
 		return cli.Exit(fmt.Sprintf("run %s already exists: choose another --id, or 'ferry resume %s'", id, id), exitInvalid)
 	}
+	if errors.As(err, &invalid) {
+		return cli.Exit(fmt.Sprintf("start run: the server refused it: %s", invalid.Message), exitInvalid)
+	}
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("start run: %v", err), exitUnreachable)
+	}
+	return nil
+}
+
+// maxRunID is the longest run id Ferry takes (Temporal's default limit is 1,000 bytes; an id
+// is typed and read by people).
+const maxRunID = 200
+
+// checkRunID refuses a run id Temporal would refuse or a terminal would garble: too long,
+// or holding spaces, control or invisible format characters.
+func checkRunID(id string) error {
+	if len(id) > maxRunID {
+		return cli.Exit(fmt.Sprintf("--id is %d bytes; the most is %d", len(id), maxRunID), exitInvalid)
+	}
+	for i, r := range id {
+		if r == utf8.RuneError || unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return cli.Exit(fmt.Sprintf("--id %s: character %U at byte %d is not allowed (use letters, digits, '-', '_', '.')", printable(id), r, i), exitInvalid)
+		}
 	}
 	return nil
 }
@@ -194,28 +220,37 @@ type activityInfo struct {
 	LastFailure   string         `json:"lastFailure,omitempty"`
 }
 
-// fetchStatus asks the run for its status and the server for its running activities
-// (their heartbeat details are the steps' progress).
+// fetchStatus asks the server how the run's execution stands, then the run for its status,
+// and the server for its running activities (their heartbeat details are the steps'
+// progress). The execution status comes first: a run terminated from outside or timed out
+// cannot say so itself, and its last state would read as alive.
 func fetchStatus(ctx context.Context, cl client.Client, id string) (*workflows.Status, map[string]*activityInfo, error) {
 	qctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	v, err := cl.QueryWorkflow(qctx, id, "", workflows.QueryStatus)
+	desc, err := cl.DescribeWorkflowExecution(qctx, id, "")
 	if err != nil {
 		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
+		var bad *serviceerror.InvalidArgument
+		if errors.As(err, &nf) || errors.As(err, &bad) {
 			return nil, nil, cli.Exit(fmt.Sprintf("no run %q (see ferry list)", id), exitInvalid)
 		}
 		return nil, nil, cli.Exit(fmt.Sprintf("status of %s: %v", id, err), exitUnreachable)
 	}
 	var st workflows.Status
-	if err := v.Get(&st); err != nil {
-		return nil, nil, err
+	v, qerr := cl.QueryWorkflow(qctx, id, "", workflows.QueryStatus)
+	if qerr == nil {
+		qerr = v.Get(&st)
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	switch info.GetStatus() {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+		ended(ctx, cl, id, info, &st)
+		return &st, map[string]*activityInfo{}, nil
+	}
+	if qerr != nil {
+		return nil, nil, cli.Exit(fmt.Sprintf("status of %s: %v", id, qerr), exitUnreachable)
 	}
 	pend := map[string]*activityInfo{}
-	desc, err := cl.DescribeWorkflowExecution(qctx, id, "")
-	if err != nil {
-		return &st, pend, nil
-	}
 	for _, pa := range desc.GetPendingActivities() {
 		ai := pending(pa)
 		pend[ai.Step] = ai
@@ -235,6 +270,45 @@ func fetchStatus(ctx context.Context, cl client.Client, id string) (*workflows.S
 		}
 	}
 	return &st, pend, nil
+}
+
+// ended fills in a run that Temporal ended from outside: terminated (by whom and why, as its
+// history records) or timed out. Steps still running then did not finish; no rollback ran.
+func ended(ctx context.Context, cl client.Client, id string, info *workflowpb.WorkflowExecutionInfo, st *workflows.Status) {
+	if st.RunID == "" {
+		st.RunID, st.StartedAt = id, info.GetStartTime().AsTime()
+	}
+	st.EndedAt = info.GetCloseTime().AsTime()
+	st.Waiting, st.Paused = nil, false
+	st.Phase = workflows.PhaseTimedOut
+	st.Error = "the run passed its execution timeout; no rollback ran"
+	if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED {
+		st.Phase = workflows.PhaseTerminated
+		st.Error = "terminated; no rollback ran"
+		it := cl.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
+		for it.HasNext() {
+			e, err := it.Next()
+			if err != nil {
+				break
+			}
+			if a := e.GetWorkflowExecutionTerminatedEventAttributes(); a != nil {
+				st.Error = fmt.Sprintf("terminated by %s: %s; no rollback ran", orUnknown(a.GetIdentity()), orUnknown(a.GetReason()))
+			}
+		}
+	}
+	for _, ss := range st.Steps {
+		if !ss.Status.Done() && ss.Status != workflows.StepPending {
+			ss.Status = workflows.StepCancelled
+			ss.EndedAt = &st.EndedAt
+		}
+	}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "(not recorded)"
+	}
+	return s
 }
 
 // pending reads what the server knows of a running activity; its heartbeat details are the
@@ -345,7 +419,7 @@ func watch(c *cli.Context, s *session, id string) error {
 				}
 				lines = 0
 			default:
-				fmt.Printf("waiting for approval of %s: ferry approve %s --step %s\n", step, id, step)
+				fmt.Printf("waiting for approval of %s: ferry approve --step %s %s\n", step, step, id)
 			}
 		}
 		select {
@@ -377,7 +451,7 @@ func ask(c *cli.Context, s *session, id string, st *workflows.Status, step strin
 		_, err := update(c.Context, s.client, id, workflows.UpdateApprove, workflows.Approval{Step: step, By: currentUser(), Reject: true, Comment: "rejected at the terminal"})
 		return err
 	}
-	fmt.Printf("later: ferry approve %s --step %s\n", id, step)
+	fmt.Printf("later: ferry approve --step %s %s\n", step, id)
 	return nil
 }
 
@@ -408,12 +482,14 @@ func printChanges(st *workflows.Status, last map[string]workflows.StepStatus) {
 	}
 }
 
+// exitFor is a finished run's exit code. Its error was shown with its status already, so
+// it is not printed again.
 func exitFor(st *workflows.Status) error {
 	switch st.Phase {
 	case workflows.PhaseSucceeded:
 		return nil
-	case workflows.PhaseCancelled:
-		return cli.Exit("run "+st.RunID+" cancelled", exitCancelled)
+	case workflows.PhaseCancelled, workflows.PhaseTerminated:
+		return cli.Exit("", exitCancelled)
 	}
-	return cli.Exit(fmt.Sprintf("run %s %s: %s", st.RunID, st.Phase, st.Error), exitFailed)
+	return cli.Exit("", exitFailed)
 }

@@ -36,8 +36,8 @@ func scheduleCreateCommand() *cli.Command {
 		Usage:     "create a schedule for a runbook",
 		ArgsUsage: "NAME FILE",
 		Description: `Examples:
-  ferry schedule create weekly-drill runbooks/drill.yaml --cron "0 3 * * SAT"
-  ferry schedule create hourly-check runbooks/check.yaml --every 1h --overlap skip`,
+  ferry schedule create --cron "0 3 * * SAT" weekly-drill runbooks/drill.yaml
+  ferry schedule create --every 1h --overlap skip hourly-check runbooks/approval-demo.yaml`,
 		Flags: append(paramFlags(),
 			&cli.StringSliceFlag{Name: "cron", Usage: "cron expression (UTC); repeatable"},
 			&cli.DurationFlag{Name: "every", Usage: "interval, e.g. 24h"},

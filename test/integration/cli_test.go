@@ -137,7 +137,7 @@ func TestCLIRunSurvivesKill9(t *testing.T) {
 	}
 	out, code = c.run("list", "-o", "json")
 	var runs []struct{ ID, Runbook, Status string }
-	if err := json.Unmarshal([]byte(out), &runs); code != 0 || err != nil || len(runs) != 1 || runs[0].Status != "completed" || runs[0].Runbook != "kill-test" {
+	if err := json.Unmarshal([]byte(out), &runs); code != 0 || err != nil || len(runs) != 1 || runs[0].Status != "succeeded" || runs[0].Runbook != "kill-test" {
 		t.Fatalf("list: %d %s", code, out)
 	}
 }
@@ -165,6 +165,9 @@ rollback:
 	out, code := c.run("run", "--id", "f1", failing)
 	if code != 1 || !strings.Contains(out, "rolled back") || !strings.Contains(out, "lag too high") {
 		t.Fatalf("failing run: %d %s", code, out)
+	}
+	if strings.Contains(out, "ferry: run f1") {
+		t.Fatalf("the run's error was printed again on exit:\n%s", out)
 	}
 	if out, code := c.run("status", "nope"); code != 2 || !strings.Contains(out, `no run "nope"`) {
 		t.Fatalf("status of a missing run: %d %s", code, out)
@@ -235,7 +238,7 @@ func TestCLISchedule(t *testing.T) {
 	deadline = time.Now().Add(3 * time.Minute)
 	for {
 		out, _ := c.run("list", "-o", "json", "--runbook", "drill")
-		if strings.Contains(out, `"status": "completed"`) {
+		if strings.Contains(out, `"status": "succeeded"`) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -429,5 +432,84 @@ func TestCLIShortCommandsDoNotRaceForPorts(t *testing.T) {
 		if code != 0 {
 			t.Errorf("command %d exited %d:\n%s", i, code, outs[i])
 		}
+	}
+}
+
+// The CLI keeps the README's contract: one exit-code table for every command, -o text|json
+// with [] for nothing, connection flags before or after the command, errors printed once
+// without raw control characters, and a stuck run ended with ferry terminate, which status
+// and history then report as such.
+func TestCLIContract(t *testing.T) {
+	c := newCLI(t)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"nosuch"}, 2, `no command "nosuch"`},
+		{[]string{"list", "--bogus"}, 2, "flag provided but not defined: -bogus"},
+		{[]string{"list", "--limit", "abc"}, 2, `invalid value "abc" for flag -limit`},
+		{[]string{"list", "-o", "yaml"}, 2, "-o yaml: give text or json"},
+		{[]string{"completion", "fish"}, 2, "name a shell: bash or zsh"},
+		{[]string{"completion", "bash"}, 0, "complete -o filenames -F _ferry ferry"},
+		{[]string{"version"}, 0, "ferry "},
+		{[]string{"--version"}, 0, "ferry version "},
+		{[]string{"run", "--id", "a\u202eb\x1b[2J", "runbooks/approval-demo.yaml"}, 2, `--id a\u202eb\u001b[2J: character U+202E at byte 1 is not allowed`},
+		{[]string{"run", "--id", strings.Repeat("r", 201), "runbooks/approval-demo.yaml"}, 2, "--id is 201 bytes; the most is 200"},
+		{[]string{"list", "-o", "json"}, 0, "[]"},
+	} {
+		cmd := c.cmd(tc.args...)
+		cmd.Dir = "../.."
+		out, err := cmd.CombinedOutput()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		}
+		if code != tc.code || !strings.Contains(string(out), tc.want) {
+			t.Errorf("ferry %q: exit %d, want %d and %q in:\n%s", tc.args, code, tc.code, tc.want, out)
+		}
+		if strings.ContainsAny(string(out), "\u202e\x1b") {
+			t.Errorf("ferry %q printed a raw control character: %q", tc.args, out)
+		}
+	}
+
+	// Connection flags after the command, as --help shows them.
+	after := exec.Command(ferryBin, "list", "--state-dir", c.state, "--port", strconv.Itoa(c.port), "-o", "json")
+	after.Env = append(os.Environ(), "TEMPORAL_ADDRESS=")
+	if out, err := after.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "[]" {
+		t.Fatalf("ferry list --state-dir … --port … -o json: %v %s", err, out)
+	}
+
+	// A run left waiting, ended from outside: status, history and list say so; no rollback.
+	gate := filepath.Join(t.TempDir(), "gate.yaml")
+	_ = os.WriteFile(gate, []byte(gateRunbook), 0o600)
+	if out, code := c.run("run", "--detach", "--id", "stuck", gate); code != 0 {
+		t.Fatalf("run --detach: %d %s", code, out)
+	}
+	if out, code := c.run("terminate", "stuck"); code != 2 || !strings.Contains(out, "say why with -m") {
+		t.Fatalf("terminate without a reason: %d %s", code, out)
+	}
+	if out, code := c.run("terminate", "-m", "wedged on a dead cluster", "stuck"); code != 0 || !strings.Contains(out, "no rollback ran") {
+		t.Fatalf("terminate: %d %s", code, out)
+	}
+	out, code := c.run("status", "stuck")
+	if code != 0 || !strings.Contains(out, "TERMINATED") || !strings.Contains(out, "wedged on a dead cluster; no rollback ran") || strings.Contains(out, "ferry approve") {
+		t.Fatalf("status of a terminated run: %d %s", code, out)
+	}
+	if out, code := c.run("watch", "stuck"); code != 3 {
+		t.Fatalf("watch of a terminated run: %d %s", code, out)
+	}
+	out, code = c.run("history", "-o", "json", "stuck")
+	var events []struct {
+		ID    int64  `json:"id"`
+		Event string `json:"event"`
+	}
+	if err := json.Unmarshal([]byte(out), &events); code != 0 || err != nil || len(events) == 0 ||
+		!strings.Contains(events[len(events)-1].Event, "run terminated by") || !strings.Contains(events[len(events)-1].Event, "wedged on a dead cluster") {
+		t.Fatalf("history -o json: %d %v %s", code, err, out)
+	}
+	if out, code := c.run("list"); code != 0 || !strings.Contains(out, "terminated") {
+		t.Fatalf("list: %d %s", code, out)
 	}
 }
