@@ -2,6 +2,7 @@ package runbook
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/expr-lang/expr"
@@ -83,6 +84,9 @@ func EvalString(s string, env map[string]any) (any, error) {
 		if v != nil {
 			fmt.Fprint(&b, v)
 		}
+		if b.Len() > MaxExprResultBytes {
+			return nil, fmt.Errorf("a template's result is larger than %d bytes, the most an expression may give", MaxExprResultBytes)
+		}
 	}
 	return b.String(), nil
 }
@@ -138,21 +142,32 @@ func Resolve(v any, env map[string]any) (any, error) {
 	return v, nil
 }
 
+// shortExpr quotes an expression for an error message, cut to a readable length.
+func shortExpr(code string) string {
+	if r := []rune(code); len(r) > 80 {
+		code = string(r[:60]) + "…" + string(r[len(r)-15:])
+	}
+	return strconv.Quote(code)
+}
+
 func evalExpr(code string, env map[string]any) (any, error) {
 	tree, err := parser.Parse(code)
 	if err != nil {
-		return nil, fmt.Errorf("expression %q: %w", code, err)
+		return nil, fmt.Errorf("expression %s: %w", shortExpr(code), err)
 	}
 	if err := guardExpr(&tree.Node); err != nil {
-		return nil, fmt.Errorf("expression %q: %w", code, err)
+		return nil, fmt.Errorf("expression %s: %w", shortExpr(code), err)
 	}
 	prog, err := expr.Compile(code, expr.Env(env), expr.AllowUndefinedVariables(), expr.MaxNodes(MaxExprNodes))
 	if err != nil {
-		return nil, fmt.Errorf("expression %q: %w", code, err)
+		return nil, fmt.Errorf("expression %s: %w", shortExpr(code), err)
 	}
 	v, err := expr.Run(prog, env)
+	if err == nil {
+		err = checkResult(v)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("expression %q: %w", code, err)
+		return nil, fmt.Errorf("expression %s: %w", shortExpr(code), err)
 	}
 	return v, nil
 }

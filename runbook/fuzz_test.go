@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzParse feeds the parser arbitrary bytes: it must never panic, and every error it
@@ -19,6 +20,15 @@ func FuzzParse(f *testing.F) {
 				f.Add(b)
 			}
 		}
+	}
+	head := "apiVersion: ferry.dev/v1alpha1\nkind: Runbook\nmetadata: {name: a}\n"
+	for _, anchors := range []string{
+		"x: &a [*a]\nsteps: [{id: s, uses: log, with: {message: *a}}]\n",
+		"params: {p: {default: &d {k: [*d, *d]}}}\nsteps: [{id: s, uses: noop}]\n",
+		"a: &a [x, x, x]\nb: &b [*a, *a, *a]\nc: &c [*b, *b, *b]\nsteps: [{id: s, uses: log, with: {message: '${{ params.x }}', extra: *c}}]\n",
+		"steps:\n  - &s {id: s, uses: noop}\n  - *s\n",
+	} {
+		f.Add([]byte(head + anchors))
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {
 		rb, err := Parse("fuzz.yaml", src)
@@ -38,6 +48,46 @@ func FuzzParse(f *testing.F) {
 		for _, e := range errs {
 			if e.File != "fuzz.yaml" || e.Msg == "" {
 				t.Fatalf("error without file or message: %#v", e)
+			}
+		}
+	})
+}
+
+// FuzzExpression feeds the expression language arbitrary code, alone and as templates: it
+// must never panic, finish at once, and give nothing larger than MaxExprResultBytes.
+func FuzzExpression(f *testing.F) {
+	for _, code := range []string{
+		`params.name + "-" + string(params.n)`, `len(params.topics) > 1 ? upper(params.name) : "x"`,
+		`len(reduce(1..40, #acc + #acc, "a"))`, `len(reduce(1..999999, #acc + "ab", ""))`, `repeat("a", 1000000000)`,
+		`map(params.topics, # + #)`, `let x = "a"; x + x`, `toJSON(steps.m.outputs) + toJSON(steps.m.outputs)`,
+		`split(params.big, "")`, `fromJSON("[" + params.big + "]")`, `duration("99999999h")`, `now()`, `1..9999999`,
+		`params.big + params.big + params.big + params.big + params.big + params.big`,
+	} {
+		f.Add(code)
+	}
+	env := map[string]any{
+		"params": map[string]any{"name": "Orders", "n": 3, "topics": []any{"a", "b"}, "big": strings.Repeat("7,", 60_000) + "7"},
+		"steps":  map[string]any{"m": map[string]any{"outputs": map[string]any{"lag": 0, "offsets": map[string]any{"orders/0": "1 -> 1"}}}},
+	}
+	f.Fuzz(func(t *testing.T, code string) {
+		for _, src := range []string{code, "${{ " + code + " }}", "a ${{ " + code + " }} b"} {
+			done := make(chan struct{})
+			var v any
+			go func() {
+				defer close(done)
+				if strings.Contains(src, "${{") {
+					v, _ = EvalString(src, env)
+				} else {
+					v, _ = evalExpr(src, env)
+				}
+			}()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%q still evaluating after 5s", src)
+			}
+			if n := valueSize(v, 1<<30); n > MaxExprResultBytes+64 {
+				t.Fatalf("%q gave %d bytes", src, n)
 			}
 		}
 	})

@@ -1,6 +1,7 @@
 package runbook
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/expr-lang/expr/ast"
@@ -19,7 +20,42 @@ const (
 	MaxYAMLDepth = 64
 	// MaxExprNodes caps the size of one expression.
 	MaxExprNodes = 500
+	// MaxExprResultBytes caps the size of what one expression gives (strings, lists and maps
+	// counted through): the value becomes a step's parameter, in the run's history.
+	MaxExprResultBytes = 256 << 10
+	// MaxSteps caps the steps of a runbook, blocks and rollback included: each is state the
+	// run carries and shows.
+	MaxSteps = 1000
+	// MaxPlanBytes caps a runbook's compiled size: the plan is the run's input, and Temporal
+	// refuses inputs over 2 MiB by default.
+	MaxPlanBytes = 1 << 20
 )
+
+// checkSize refuses a runbook with more than MaxSteps steps or larger than MaxPlanBytes once
+// encoded as a run's input, so validate refuses what the server would.
+func checkSize(rb *Runbook) error {
+	n := 0
+	var count func([]*Step)
+	count = func(steps []*Step) {
+		for _, s := range steps {
+			n++
+			count(s.Parallel)
+		}
+	}
+	count(rb.Steps)
+	count(rb.Rollback)
+	if n > MaxSteps {
+		return Errors{{Pos: rb.Pos, Path: "steps", Msg: fmt.Sprintf("the runbook has %d steps; the most a run takes is %d (split it into several runbooks)", n, MaxSteps)}}
+	}
+	b, err := json.Marshal(rb)
+	if err != nil {
+		return Errors{{Pos: rb.Pos, Msg: fmt.Sprintf("the runbook cannot be encoded as a run's input: %v", err)}}
+	}
+	if len(b) > MaxPlanBytes {
+		return Errors{{Pos: rb.Pos, Msg: fmt.Sprintf("the runbook is %d bytes as a run's input; the most a run takes is %d", len(b), MaxPlanBytes)}}
+	}
+	return nil
+}
 
 // checkYAML refuses documents whose aliases refer to themselves, expand past MaxYAMLValues,
 // or nest past MaxYAMLDepth, before anything walks them.
@@ -69,11 +105,53 @@ func (c *yamlCheck) walk(n *yaml.Node, depth int) (int, error) {
 		}
 		total += s
 		if total > MaxYAMLValues {
-			return 0, c.fail(n, "aliases expand the runbook past %d values", MaxYAMLValues)
+			return 0, c.fail(n, "the runbook holds more than %d values, aliases expanded", MaxYAMLValues)
 		}
 	}
 	c.size[n] = total
 	return total, nil
+}
+
+// checkResult refuses an expression result larger than MaxExprResultBytes. Without loops an
+// expression can still join its inputs many times over (params.big + params.big + …).
+func checkResult(v any) error {
+	if n := valueSize(v, MaxExprResultBytes); n > MaxExprResultBytes {
+		return fmt.Errorf("its result is larger than %d bytes, the most an expression may give", MaxExprResultBytes)
+	}
+	return nil
+}
+
+// valueSize is about how many bytes v takes as JSON, counting no further than limit.
+func valueSize(v any, limit int) int {
+	switch x := v.(type) {
+	case string:
+		return len(x) + 2
+	case []any:
+		n := 2
+		for _, e := range x {
+			if n += valueSize(e, limit-n) + 1; n > limit {
+				return n
+			}
+		}
+		return n
+	case map[string]any:
+		n := 2
+		for k, e := range x {
+			if n += len(k) + 4 + valueSize(e, limit-n); n > limit {
+				return n
+			}
+		}
+		return n
+	case []string:
+		n := 2
+		for _, e := range x {
+			if n += len(e) + 3; n > limit {
+				return n
+			}
+		}
+		return n
+	}
+	return 8
 }
 
 // exprFunctions are the functions an expression may call: each runs in time and space

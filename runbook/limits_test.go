@@ -1,6 +1,7 @@
 package runbook
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -34,3 +35,28 @@ func TestEvaluationRefusesLoops(t *testing.T) {
 		}
 	}
 }
+
+// validate refuses a runbook the server would: too many steps, or too large a run input.
+func TestRunbookSizeLimits(t *testing.T) {
+	head := "apiVersion: ferry.dev/v1alpha1\nkind: Runbook\nmetadata: {name: big}\nsteps:\n"
+	var many strings.Builder
+	many.WriteString(head)
+	for i := range 1500 {
+		many.WriteString("  - {id: s" + itoa(i) + ", uses: log, with: {message: hi}}\n")
+	}
+	_, err := Parse("many.yaml", []byte(many.String()))
+	if err == nil || !strings.Contains(err.Error(), "the runbook has 1500 steps; the most a run takes is 1000") {
+		t.Fatalf("1,500 steps: %v", err)
+	}
+	var large strings.Builder
+	large.WriteString(head)
+	for i := range 900 {
+		large.WriteString("  - {id: s" + itoa(i) + ", uses: log, with: {message: " + strings.Repeat("x", 1100) + "}}\n")
+	}
+	_, err = Parse("large.yaml", []byte(large.String()))
+	if err == nil || !strings.Contains(err.Error(), "as a run's input; the most a run takes is 1048576") {
+		t.Fatalf("a 1 MB runbook: %v", err)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

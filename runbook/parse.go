@@ -1,12 +1,12 @@
 package runbook
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"reflect"
-	"regexp"
 	"sort"
-	"strconv"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -21,8 +21,6 @@ func LoadFile(path string) (*Runbook, []byte, error) {
 	return rb, src, err
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
-
 // Parse decodes and validates one runbook. It reports every problem it finds, each with
 // file, line, column and field path, as an Errors value.
 func Parse(file string, src []byte) (*Runbook, error) {
@@ -31,12 +29,7 @@ func Parse(file string, src []byte) (*Runbook, error) {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {
-		e := &Error{Pos: Pos{File: file}, Msg: err.Error()}
-		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-			e.Line, _ = strconv.Atoi(m[1])
-			e.Msg = "invalid YAML: " + m[2]
-		}
-		return nil, Errors{e}
+		return nil, Errors{syntaxError(file, src, err)}
 	}
 	if len(doc.Content) == 0 {
 		return nil, Errors{{Pos: Pos{File: file, Line: 1, Column: 1}, Msg: "the runbook is empty"}}
@@ -60,7 +53,27 @@ func Parse(file string, src []byte) (*Runbook, error) {
 	if err := d.errs.Err(); err != nil {
 		return rb, err
 	}
-	return rb, nil
+	if err := checkSize(rb); err != nil {
+		return rb, err
+	}
+	return rb, rb.checkDefaults(src)
+}
+
+// checkDefaults compiles the runbook with its params' defaults, so validate refuses what
+// every run would: a template over the size limit or failing on the defaults. Params that
+// need a value at run time are left out, and so are the templates that read them.
+func (rb *Runbook) checkDefaults(src []byte) error {
+	_, err := rb.Compile(src, nil, nil)
+	var errs, left Errors
+	if !errors.As(err, &errs) {
+		return err
+	}
+	for _, e := range errs {
+		if !strings.HasPrefix(e.Msg, requiredNoValue) {
+			left = append(left, e)
+		}
+	}
+	return left.Err()
 }
 
 // mappingKeys lists the keys of root[key] when it is a mapping, sorted.

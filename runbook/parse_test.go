@@ -127,3 +127,18 @@ steps:
 		t.Fatalf("mixed template resolved too early: %v", msg)
 	}
 }
+
+// TestBootstrapForms: Kafka's own comma-split string and a YAML list read the same, and a list
+// item holding commas is split rather than dialled as one host name.
+func TestBootstrapForms(t *testing.T) {
+	for _, form := range []string{`"a:9092,b:9092, [::1]:9093"`, `[a:9092, "b:9092,[::1]:9093"]`, "\n      - a:9092\n      - b:9092\n      - \"[::1]:9093\""} {
+		src := "apiVersion: ferry.dev/v1alpha1\nkind: Runbook\nmetadata: {name: forms}\nclusters:\n  origin:\n    bootstrap: " + form + "\nsteps:\n  - {id: a, uses: noop}\n"
+		rb, err := Parse("forms.yaml", []byte(src))
+		if err != nil {
+			t.Fatalf("%s: %v", form, err)
+		}
+		if got := strings.Join(rb.Clusters["origin"].Bootstrap, " "); got != "a:9092 b:9092 [::1]:9093" {
+			t.Errorf("%s read as %q", form, got)
+		}
+	}
+}

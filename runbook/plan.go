@@ -64,6 +64,8 @@ func Walk(steps []*PlanStep, fn func(*PlanStep)) {
 	}
 }
 
+const requiredNoValue = "required param has no value"
+
 // Compile resolves parameter values and builds the Plan. Values come from a values file
 // (typed YAML values) and then --set name=value strings, which win.
 func (rb *Runbook) Compile(src []byte, values map[string]any, sets []string) (*Plan, error) {
@@ -115,7 +117,7 @@ func (rb *Runbook) Compile(src []byte, values map[string]any, sets []string) (*P
 		case p.Default != nil:
 			params[name], _ = paramValue(p, nodeValue(p.Default))
 		case p.Required:
-			errs.add(p.Pos, "params."+name, "required param has no value: pass --set %s=...", name)
+			errs.add(p.Pos, "params."+name, requiredNoValue+": pass --set %s=...", name)
 		default:
 			params[name] = nil
 		}
@@ -153,7 +155,10 @@ func compileSteps(steps []*Step, env map[string]any, plan *Plan, errs *Errors) [
 			PointOfNoReturn: s.PointOfNoReturn, ContinueOnError: s.ContinueOnError,
 			Timeout: s.Timeout, Line: s.Pos.Line,
 		}
-		ps.When = resolveParamsOnly(s.When, env)
+		report := func(field string) func(error) {
+			return func(err error) { errs.add(s.Pos, s.ID+"."+field, "%v", err) }
+		}
+		ps.When = resolveParamsOnly(s.When, env, report("when"))
 		if s.Parallel != nil {
 			ps.Parallel = compileSteps(s.Parallel, env, plan, errs)
 			out = append(out, ps)
@@ -182,7 +187,7 @@ func compileSteps(steps []*Step, env map[string]any, plan *Plan, errs *Errors) [
 		ps.HeartbeatTimeout = Duration(t.HeartbeatTimeout)
 		if s.With != nil {
 			with, _ := nodeValue(s.With).(map[string]any)
-			resolved := resolveParamsOnly(with, env)
+			resolved := resolveParamsOnly(with, env, report("with"))
 			ps.With = resolved
 			if t.Params != nil && !containsTemplate(resolved) {
 				if err := DecodeWith(resolved, reflect.New(reflect.TypeOf(t.Params)).Interface()); err != nil {
@@ -210,8 +215,10 @@ func DecodeWith(with map[string]any, into any) error {
 	return dec.Decode(into)
 }
 
-// resolveParamsOnly resolves the templates that read nothing but params.
-func resolveParamsOnly[T any](v T, env map[string]any) T {
+// resolveParamsOnly resolves the templates that read nothing but params. One that fails
+// although every param it reads has a value is reported: it would fail the same at run time
+// (a result over the size limit, a type error), so validate and plan say so first.
+func resolveParamsOnly[T any](v T, env map[string]any, report func(error)) T {
 	var walk func(any) any
 	walk = func(x any) any {
 		switch y := x.(type) {
@@ -219,8 +226,12 @@ func resolveParamsOnly[T any](v T, env map[string]any) T {
 			if !HasTemplate(y) || !onlyParams(y) {
 				return y
 			}
-			if r, err := EvalString(y, env); err == nil {
+			r, err := EvalString(y, env)
+			if err == nil {
 				return r
+			}
+			if paramsSet(y, env) {
+				report(err)
 			}
 			return y
 		case map[string]any:
@@ -240,6 +251,24 @@ func resolveParamsOnly[T any](v T, env map[string]any) T {
 	}
 	r, _ := walk(v).(T)
 	return r
+}
+
+// paramsSet reports whether every param a template reads has a value.
+func paramsSet(s string, env map[string]any) bool {
+	params, _ := env["params"].(map[string]any)
+	segs, _ := splitTemplate(s)
+	for _, seg := range segs {
+		if !seg.expr {
+			continue
+		}
+		chains, _ := references(seg.text)
+		for _, ch := range chains {
+			if len(ch) < 2 || params[ch[1]] == nil {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func onlyParams(s string) bool {

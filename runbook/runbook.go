@@ -46,12 +46,12 @@ type Param struct {
 
 // Cluster is how the worker connects to one Kafka cluster. Secrets are references only.
 type Cluster struct {
-	Bootstrap []string `yaml:"bootstrap" json:"bootstrap" doc:"Bootstrap servers, host:port."`
-	Sandbox   string   `yaml:"sandbox" json:"sandbox,omitempty" doc:"Name of a ferry sandbox cluster; replaces bootstrap."`
-	ClientID  string   `yaml:"clientID" json:"clientID,omitempty" doc:"Kafka client id; ferry when empty."`
-	SASL      *SASL    `yaml:"sasl" json:"sasl,omitempty"`
-	TLS       *TLS     `yaml:"tls" json:"tls,omitempty"`
-	Pos       Pos      `yaml:"-" json:"-"`
+	Bootstrap Servers `yaml:"bootstrap" json:"bootstrap" doc:"Bootstrap servers: a host:port list, or one string of them split by commas."`
+	Sandbox   string  `yaml:"sandbox" json:"sandbox,omitempty" doc:"Name of a ferry sandbox cluster; replaces bootstrap."`
+	ClientID  string  `yaml:"clientID" json:"clientID,omitempty" doc:"Kafka client id; ferry when empty."`
+	SASL      *SASL   `yaml:"sasl" json:"sasl,omitempty"`
+	TLS       *TLS    `yaml:"tls" json:"tls,omitempty"`
+	Pos       Pos     `yaml:"-" json:"-"`
 }
 
 // SASL authentication.

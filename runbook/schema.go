@@ -47,6 +47,9 @@ func schemaOf(t reflect.Type, defs map[string]any, templates bool) map[string]an
 	switch t {
 	case reflect.TypeFor[Duration]():
 		return maybeTemplate(map[string]any{"type": "string", "pattern": `^([0-9]+d)?([0-9.]+(ns|us|µs|ms|s|m|h))*$`, "description": "A duration: 30s, 15m, 2h, 1d."}, templates)
+	case reflect.TypeFor[Servers]():
+		item := map[string]any{"type": "string", "pattern": `^[^,\s]+:[0-9]+(\s*,\s*[^,\s]+:[0-9]+)*$`}
+		return map[string]any{"oneOf": []any{item, map[string]any{"type": "array", "items": item}}}
 	case reflect.TypeFor[SecretRef]():
 		if _, ok := defs["SecretRef"]; !ok {
 			defs["SecretRef"] = nil
@@ -157,6 +160,8 @@ func typeLabel(t reflect.Type) string {
 	switch t {
 	case reflect.TypeFor[Duration]():
 		return "duration"
+	case reflect.TypeFor[Servers]():
+		return "host:port list"
 	case reflect.TypeFor[SecretRef]():
 		return "secret reference"
 	case reflect.TypeFor[yaml.Node]():

@@ -84,6 +84,42 @@ func (d *Duration) decodeYAML(dec *decoder, n *yaml.Node, path string) {
 	*d = v
 }
 
+// Servers is a list of host:port addresses. People write it as Kafka's own clients do, one
+// string split by commas ("a:9092,b:9092"), or as a YAML list; both read the same, and a list
+// item holding commas is split too, so neither form reaches a dialer as one bogus host name.
+type Servers []string
+
+func (s *Servers) decodeYAML(d *decoder, n *yaml.Node, path string) {
+	var items []*yaml.Node
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if isNull(n) {
+			return
+		}
+		items = []*yaml.Node{n}
+	case yaml.SequenceNode:
+		items = n.Content
+	default:
+		d.errorf(n, path, "want host:port addresses as a list or one string split by commas, got %s", kindName(n))
+		return
+	}
+	out := Servers{}
+	for i, it := range items {
+		it = resolveAlias(it)
+		if it.Kind != yaml.ScalarNode || isNull(it) {
+			d.errorf(it, indexPath(path, i), "want a host:port address, got %s", kindName(it))
+			continue
+		}
+		for _, addr := range strings.FieldsFunc(it.Value, func(r rune) bool { return r == ',' || r == ' ' }) {
+			if d.at != nil {
+				d.at[indexPath(path, len(out))] = d.pos(it)
+			}
+			out = append(out, addr)
+		}
+	}
+	*s = out
+}
+
 // SecretRef says where a secret lives. Exactly one source is set. The value is read on the
 // worker when a step needs it and never enters workflow inputs, history or logs.
 type SecretRef struct {

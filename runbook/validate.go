@@ -2,11 +2,13 @@ package runbook
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"reflect"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -144,13 +146,15 @@ func (v *validator) cluster(name string, c *Cluster) {
 	}
 	switch {
 	case len(c.Bootstrap) == 0 && c.Sandbox == "":
-		v.errorf(path, "set bootstrap (host:port list) or sandbox")
+		v.errorf(path, "set bootstrap (host:port addresses) or sandbox")
 	case len(c.Bootstrap) > 0 && c.Sandbox != "":
 		v.errorf(path+".sandbox", "set bootstrap or sandbox, not both")
 	}
 	for i, b := range c.Bootstrap {
-		if _, port, ok := strings.Cut(b, ":"); !ok || port == "" {
+		if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
 			v.errorf(indexPath(path+".bootstrap", i), "%q is not host:port", b)
+		} else if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+			v.errorf(indexPath(path+".bootstrap", i), "%q: port must be a number from 1 to 65535", b)
 		}
 	}
 	v.tls(c.TLS, path+".tls")
