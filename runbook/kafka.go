@@ -77,6 +77,84 @@ func replicationTouches(extra ...string) func(map[string]any, *Plan) []string {
 	}
 }
 
+// mirrorStartTouches says plainly what a running mirror writes, so a plan never calls the
+// step that copies every record harmless.
+func mirrorStartTouches(_ map[string]any, p *Plan) []string {
+	r := p.Replication
+	if r == nil {
+		return nil
+	}
+	out := []string{
+		"origin " + r.Origin + " (reads " + r.TopicScope() + ")",
+		"target " + r.Target + " (writes every record of them, " + r.NameScope() + ", and the topics " + r.SyncTopic() + " and " + mm2topic.Heartbeats + ")",
+	}
+	if r.SyncGroups > 0 {
+		out = append(out, "target "+r.Target+" groups (commits "+r.GroupScope()+" positions every "+r.SyncGroups.String()+")")
+	}
+	switch r.Engine.Or() {
+	case EngineConnect:
+		if r.Connect != nil {
+			out = append(out, "Kafka Connect "+r.Connect.URL+" (creates MirrorMaker 2 connectors)")
+		}
+	case EngineStrimzi:
+		if r.Strimzi != nil {
+			out = append(out, "Kubernetes namespace "+r.Strimzi.Namespace+" (applies a KafkaMirrorMaker2)")
+		}
+	}
+	return out
+}
+
+// mirrorStopTouches: the builtin mirror stops inside the run; the MirrorMaker 2 engines are
+// taken down where they run.
+func mirrorStopTouches(_ map[string]any, p *Plan) []string {
+	r := p.Replication
+	switch {
+	case r == nil:
+		return nil
+	case r.Engine.Or() == EngineConnect && r.Connect != nil:
+		return []string{"Kafka Connect " + r.Connect.URL + " (deletes the MirrorMaker 2 connectors)"}
+	case r.Engine.Or() == EngineStrimzi && r.Strimzi != nil:
+		return []string{"Kubernetes namespace " + r.Strimzi.Namespace + " (deletes the KafkaMirrorMaker2)"}
+	}
+	return nil
+}
+
+// TopicScope says in words which topics the replication selects, naming the default when
+// replication.topics is left out: it widens the scope to every topic.
+func (r *Replication) TopicScope() string {
+	return scope(&r.Topics, "topic", "replication.topics", "internal topics of Kafka and MirrorMaker 2 excepted")
+}
+
+// GroupScope says in words which groups move, naming the default when replication.groups is
+// left out.
+func (r *Replication) GroupScope() string {
+	return scope(&r.Groups, "group", "replication.groups", "console-consumer-*, connect-* and __* excepted")
+}
+
+// NameScope says how target topics are named.
+func (r *Replication) NameScope() string {
+	if r.Naming == "prefixed" {
+		return "as " + r.OriginAlias() + ".<topic>"
+	}
+	return "under the same names"
+}
+
+func scope(p *Patterns, noun, field, except string) string {
+	var s string
+	switch {
+	case len(p.Include) == 0 && len(p.Exclude) == 0:
+		return "every " + noun + ", as " + field + " is not set (" + except + ")"
+	case len(p.Include) == 0:
+		s = "every " + noun
+	default:
+		s = noun + "s matching " + strings.Join(p.Include, ", ")
+	}
+	if len(p.Exclude) > 0 {
+		s += " except " + strings.Join(p.Exclude, ", ")
+	}
+	return s
+}
+
 func init() {
 	Register(StepType{
 		Name: StepKafkaCheck, Params: KafkaCheckParams{}, DefaultTimeout: 2 * time.Minute,
@@ -94,7 +172,8 @@ func init() {
 		Name: StepMirrorStart, NeedsReplication: true, Control: true,
 		Summary: "Start the replication engine (builtin: a mirror supervised by its own workflow); returns once it runs.",
 		Doc:     "The mirror copies every selected topic and keeps exact offset syncs. It stops at mirror.stop, or when the run ends.",
-		Outputs: []Output{{"mirror", "The mirror's workflow id."}},
+		Outputs: []Output{{"mirror", "The mirror's workflow id."}, {"brokers", "Brokers each cluster has (builtin engine: both must answer before the step succeeds)."}},
+		Touches: mirrorStartTouches,
 	})
 	Register(StepType{
 		Name: StepMirrorWait, NeedsReplication: true, Params: MirrorWaitParams{}, HeartbeatTimeout: 10 * time.Second, DefaultTimeout: 7 * 24 * time.Hour,
@@ -105,6 +184,7 @@ func init() {
 	Register(StepType{
 		Name: StepMirrorStop, NeedsReplication: true, Control: true,
 		Summary: "Stop the mirror after it flushed what it copied.",
+		Touches: mirrorStopTouches,
 	})
 	Register(StepType{
 		Name: StepGroupsTranslate, NeedsReplication: true, Params: GroupsTranslateParams{}, DefaultTimeout: 10 * time.Minute,

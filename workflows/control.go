@@ -127,8 +127,10 @@ func (r *runner) mirrorStart(ctx workflow.Context, st *StepState) error {
 		return nil // already running: starting twice is a no-op
 	}
 	spec := runbook.MirrorSpec{RunID: r.runID, Runbook: r.plan.Runbook, Replication: rep, Clusters: r.plan.Clusters}
-	if rep.Engine.Managed() {
-		// MirrorMaker 2 runs elsewhere: the step ends once every connector and task runs.
+	// MirrorMaker 2 runs elsewhere: the step ends once every connector and task runs. The
+	// builtin mirror has nothing to deploy, but its deploy checks both clusters answer (runs
+	// recorded before that check replay without it).
+	if rep.Engine.Managed() || workflow.GetVersion(ctx, "mirror-start-checks-clusters", workflow.DefaultVersion, 1) == 1 {
 		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			ActivityID:          st.ID,
 			StartToCloseTimeout: 30 * time.Minute,

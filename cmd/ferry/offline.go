@@ -147,6 +147,9 @@ func printPlan(p *runbook.Plan) {
 	for name, cl := range p.Clusters {
 		fmt.Printf("cluster %s: %s\n", name, describeCluster(cl))
 	}
+	if r := p.Replication; r != nil {
+		fmt.Printf("replication %s -> %s (engine %s): %s, %s; groups: %s\n", r.Origin, r.Target, r.Engine.Or(), r.TopicScope(), r.NameScope(), r.GroupScope())
+	}
 	fmt.Println("steps:")
 	printPlanSteps(p.Steps, 1)
 	if len(p.Rollback) > 0 {

@@ -62,9 +62,14 @@ func render(st *workflows.Status, pend map[string]*activityInfo, now time.Time) 
 			// A running mirror whose copy failed and is being restarted.
 			fmt.Fprintf(&b, "\n%s    restarting (attempt %d) since %s: %s", ind, a.Attempt, since(a.LastHeartbeat, now), a.LastFailure)
 		}
+		if ss.Status == workflows.StepSucceeded && pend[ss.ID] == nil && ss.Uses != "log" {
+			if o := outputsText(ss.Outputs); o != "" {
+				fmt.Fprintf(&b, "\n%s    %s", ind, o)
+			}
+		}
 		switch {
 		case ss.Status == workflows.StepWaiting:
-			fmt.Fprintf(&b, "  %q → ferry approve %s --step %s", ss.Message, st.RunID, ss.ID)
+			fmt.Fprintf(&b, "  %q → ferry approve --step %s %s", ss.Message, ss.ID, st.RunID)
 		case ss.Message != "" && ss.Uses == "log":
 			fmt.Fprintf(&b, "  %s", ss.Message)
 		}
@@ -106,6 +111,64 @@ func progressText(p map[string]any) string {
 		parts = append(parts, k+"="+humanValue(k, p[k]))
 	}
 	return strings.Join(parts, " ")
+}
+
+// outputsText shows a finished step's outputs on one line, each reduced to what a person
+// reads at a glance: numbers and short words as they are, short lists in full, anything
+// longer counted (status -o json has every value).
+func outputsText(out map[string]any) string {
+	keys := make([]string, 0, len(out))
+	for k := range out {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		if v := glance(k, out[k]); v != "" {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func glance(key string, v any) string {
+	const short = 48
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case string:
+		if v == "" {
+			return ""
+		}
+		if len(v) > short || strings.Contains(v, "\n") {
+			return fmt.Sprintf("(%d lines)", strings.Count(strings.TrimRight(v, "\n"), "\n")+1)
+		}
+		return printable(v)
+	case []any:
+		words := make([]string, 0, len(v))
+		for _, e := range v {
+			words = append(words, glance(key, e))
+		}
+		if s := strings.Join(words, ","); len(v) <= 5 && len(s) <= short && !strings.ContainsAny(s, "()") {
+			return "[" + s + "]"
+		}
+		return fmt.Sprintf("(%d)", len(v))
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		words := make([]string, 0, len(v))
+		for _, k := range keys {
+			words = append(words, printable(k)+":"+glance(k, v[k]))
+		}
+		if s := strings.Join(words, ","); len(v) <= 5 && len(s) <= short && !strings.ContainsAny(s, "(){}") {
+			return "{" + s + "}"
+		}
+		return fmt.Sprintf("(%d)", len(v))
+	}
+	return humanValue(key, v)
 }
 
 // stalledText says since when a copy with records to copy has not moved, where, and why.

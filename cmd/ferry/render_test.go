@@ -37,3 +37,31 @@ func TestRenderShowsFaultsAndHumanNumbers(t *testing.T) {
 		t.Errorf("a number in exponent notation:\n%s", out)
 	}
 }
+
+// A finished step's outputs show on one line below it, long values counted, not dumped.
+func TestRenderShowsStepOutputs(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.Local)
+	started := now.Add(-time.Minute)
+	offsets := map[string]any{}
+	for _, p := range []string{"0", "1", "2", "3", "4", "5"} {
+		offsets["billing/orders/"+p] = "12 -> 12"
+	}
+	st := &workflows.Status{RunID: "r", Runbook: "migrate", Phase: workflows.PhaseSucceeded, StartedAt: started, EndedAt: now, Steps: []*workflows.StepState{
+		{ID: "check", Uses: "kafka.check", Status: workflows.StepSucceeded, StartedAt: &started, EndedAt: &now,
+			Outputs: map[string]any{"brokers": map[string]any{"origin": 3.0, "target": 3.0}}},
+		{ID: "topics", Uses: "topics.sync", Status: workflows.StepSucceeded, StartedAt: &started, EndedAt: &now,
+			Outputs: map[string]any{"created": []any{"orders", "payments"}, "grown": []any{}, "diff": "+ orders: 6 partitions\n+ payments: 3 partitions\n"}},
+		{ID: "translate", Uses: "groups.translate", Status: workflows.StepSucceeded, StartedAt: &started, EndedAt: &now,
+			Outputs: map[string]any{"groups": []any{"billing"}, "partitions": 6.0, "offsets": offsets, "checkpoints": 6.0}},
+	}}
+	out := render(st, nil, now)
+	for _, want := range []string{
+		"brokers={origin:3,target:3}",
+		"created=[orders,payments] diff=(2 lines) grown=[]",
+		"checkpoints=6 groups=[billing] offsets=(6) partitions=6",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -60,4 +61,36 @@ func TestMigrationRidesOutTargetOutages(t *testing.T) {
 		}
 	}
 	checkMigration(t, e, "outages", kclient(t, target.Addr))
+}
+
+// mirror.start reports success only when both clusters answer: against a closed port the step
+// itself fails, naming the cluster, in seconds, rather than a mirror.wait hours later.
+func TestMirrorStartChecksBothClustersAnswer(t *testing.T) {
+	origin := kfakeCluster(t)
+	dead := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	e := start(t, "", newSteps())
+	r := e.run("closed", workflows.Input{Plan: plan(t, fmt.Sprintf(`
+clusters:
+  origin: %s
+  target: %s
+replication: {origin: origin, target: target}
+steps:
+  - {id: mirror, uses: mirror.start}
+  - {id: warm, uses: mirror.wait}
+`, bootstrapYAML(origin), bootstrapYAML(dead)))})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	began := time.Now()
+	if err := r.Get(ctx, nil); err == nil {
+		t.Fatal("a mirror to a closed port started")
+	}
+	s := e.status("closed")
+	st := step(s, "mirror")
+	t.Logf("failed in %s: %s", time.Since(began).Round(time.Millisecond), st.LastError)
+	if st.Status != workflows.StepFailed || !strings.Contains(st.LastError, "cluster target ("+dead+") unreachable") {
+		t.Fatalf("mirror.start %s: %q", st.Status, st.LastError)
+	}
+	if w := step(s, "warm"); w.Status != "absent" && w.Status != workflows.StepPending {
+		t.Fatalf("mirror.wait ran after a failed start: %s", w.Status)
+	}
 }
