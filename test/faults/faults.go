@@ -1,12 +1,14 @@
 // Package faults breaks a Kafka broker's connections on demand, for tests: a listener (kfake's
 // ListenFn) whose accepted connections can be reset and refused, as during a broker restart,
-// or held without an answer, as behind a blackhole. The client sees it on the wire exactly as
-// it sees a real broker go away.
+// held without an answer, as behind a blackhole, or slowed by latency and a bandwidth cap, as
+// across a congested WAN link. The client sees it on the wire exactly as it sees a real broker
+// go away or a real link slow down.
 package faults
 
 import (
 	"net"
 	"sync"
+	"time"
 )
 
 // Switch controls the connections of the listeners it made.
@@ -15,6 +17,8 @@ type Switch struct {
 	cond      *sync.Cond
 	down      bool // connections are reset and new ones closed at once
 	blackhole bool // connections stay open, but nothing passes
+	latency   time.Duration
+	rate      int // bytes per second each way on each connection; 0 is unlimited
 	conns     map[*conn]struct{}
 }
 
@@ -52,12 +56,38 @@ func (s *Switch) Blackhole() {
 	s.blackhole = true
 }
 
-// Up lets connections pass again.
+// Slow delays every answer by latency and caps each connection at bytesPerSecond each way
+// (0: no cap) until Up: a congested link, not a broken one.
+func (s *Switch) Slow(latency time.Duration, bytesPerSecond int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latency, s.rate = latency, bytesPerSecond
+}
+
+// Up lets connections pass again at full speed.
 func (s *Switch) Up() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.down, s.blackhole = false, false
+	s.latency, s.rate = 0, 0
 	s.cond.Broadcast()
+}
+
+// pace sleeps as long as n bytes take at the capped rate, plus latency when asked.
+func (s *Switch) pace(n int, withLatency bool) {
+	s.mu.Lock()
+	latency, rate := s.latency, s.rate
+	s.mu.Unlock()
+	var d time.Duration
+	if withLatency {
+		d = latency
+	}
+	if rate > 0 {
+		d += time.Duration(n) * time.Second / time.Duration(rate)
+	}
+	if d > 0 {
+		time.Sleep(d)
+	}
 }
 
 // wait blocks while a blackhole holds c; it reports false once c is closed.
@@ -106,7 +136,15 @@ func (c *conn) Read(b []byte) (int, error) {
 	if !c.s.wait(c) {
 		return 0, net.ErrClosed
 	}
-	return c.Conn.Read(b)
+	n, err := c.Conn.Read(b)
+	c.s.pace(n, false)
+	return n, err
+}
+
+// Write delays the broker's answers by the latency and paces them at the cap.
+func (c *conn) Write(b []byte) (int, error) {
+	c.s.pace(len(b), true)
+	return c.Conn.Write(b)
 }
 
 func (c *conn) Close() error {

@@ -11,56 +11,111 @@ import (
 	"github.com/ferryhq/ferry/test/faults"
 	"github.com/ferryhq/ferry/workflows"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// A migration with default settings rides out the target going away twice: a restart (every
-// connection reset, new ones refused for 12 s) while the mirror copies and mirror.wait
-// measures, and a 12 s blackhole while groups.translate moves the group. It ends exact and
-// does not roll back.
-func TestMigrationRidesOutTargetOutages(t *testing.T) {
-	origin := kfakeCluster(t)
-	sw := faults.New()
-	target, err := sandbox.Start("target", "", kfake.ListenFn(sw.Listen))
+// A migration with default settings rides out the faults of a WAN link and of restarting
+// brokers, injected on the wire between Ferry and both clusters:
+//   - during the copy: 200 ms latency and a 256 KiB/s cap on the target, then a restart (every
+//     connection reset, new ones refused for 12 s) while records still arrive on the origin;
+//   - during groups.translate: a 30 s blackhole on the target;
+//   - during verify.parity: 200 ms latency on both, a cap on the origin, and a 5 s restart of
+//     the origin.
+//
+// It ends exact (every record once, the group at its exact position) and never rolls back.
+func TestMigrationRidesOutInjectedFaults(t *testing.T) {
+	toOrigin, toTarget := faults.New(), faults.New()
+	origin, err := sandbox.Start("origin", "", kfake.ListenFn(toOrigin.Listen))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(origin.Close)
+	target, err := sandbox.Start("target", "", kfake.ListenFn(toTarget.Listen))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(target.Close)
-	seedOrigin(t, origin)
+	seedOrigin(t, origin.Addr)
 	e := start(t, "", newSteps())
-	src := migrationRunbook(bootstrapYAML(origin), bootstrapYAML(target.Addr))
-	src = strings.Replace(src, "  - {id: caught_up,", "  - {id: before_wait, uses: approval}\n  - {id: caught_up,", 1)
-	src = strings.Replace(src, "  - {id: translate,", "  - {id: before_translate, uses: approval}\n  - {id: translate,", 1)
-	r := e.run("outages", workflows.Input{Plan: plan(t, src)})
-
-	outage := func(gate string, fault func()) {
-		e.waitFor("outages", gate, func(s *workflows.Status) bool { return step(s, gate).Status == workflows.StepWaiting })
-		fault()
-		if _, err := e.update("outages", workflows.UpdateApprove, workflows.Approval{Step: gate, By: "test"}); err != nil {
+	src := migrationRunbook(bootstrapYAML(origin.Addr), bootstrapYAML(target.Addr))
+	for _, gate := range []string{"caught_up", "translate", "parity"} {
+		src = strings.Replace(src, "  - {id: "+gate+",", "  - {id: before_"+gate+", uses: approval}\n  - {id: "+gate+",", 1)
+	}
+	r := e.run("faults", workflows.Input{Plan: plan(t, src)})
+	approve := func(gate string) {
+		e.waitFor("faults", gate, func(s *workflows.Status) bool { return step(s, gate).Status == workflows.StepWaiting })
+		if _, err := e.update("faults", workflows.UpdateApprove, workflows.Approval{Step: gate, By: "test"}); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(12 * time.Second)
-		sw.Up()
 	}
-	outage("before_wait", sw.Down)
-	outage("before_translate", sw.Blackhole)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	// The copy: records keep arriving on the origin over a slow link that then breaks.
+	toTarget.Slow(200*time.Millisecond, 256<<10)
+	approve("before_caught_up")
+	extra := produceFor(t, origin.Addr, 10*time.Second, 500)
+	time.Sleep(4 * time.Second)
+	toTarget.Down()
+	time.Sleep(12 * time.Second)
+	toTarget.Up()
+	produced := <-extra
+
+	approve("before_translate")
+	toTarget.Blackhole()
+	time.Sleep(30 * time.Second)
+	toTarget.Up()
+
+	toOrigin.Slow(200*time.Millisecond, 512<<10)
+	toTarget.Slow(200*time.Millisecond, 0)
+	approve("before_parity")
+	time.Sleep(2 * time.Second)
+	toOrigin.Down()
+	time.Sleep(5 * time.Second)
+	toOrigin.Up()
+	toTarget.Up()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	if err := r.Get(ctx, nil); err != nil {
-		for _, st := range e.status("outages").Steps {
+		for _, st := range e.status("faults").Steps {
 			t.Logf("%s %s attempts %d: %s", st.ID, st.Status, st.Attempts, st.LastError)
 		}
 		t.Fatal(err)
 	}
-	s := e.status("outages")
-	for _, id := range []string{"caught_up", "translate"} {
+	s := e.status("faults")
+	for id, outage := range map[string]time.Duration{"caught_up": 16 * time.Second, "translate": 30 * time.Second, "parity": 7 * time.Second} {
 		st := step(s, id)
-		t.Logf("%s: %d attempts over %s", id, st.Attempts, st.EndedAt.Sub(*st.StartedAt).Round(time.Millisecond))
-		if st.EndedAt.Sub(*st.StartedAt) < 10*time.Second {
-			t.Errorf("%s ended before the outage did: it never met it", id)
+		took := st.EndedAt.Sub(*st.StartedAt)
+		t.Logf("%s: %d attempts over %s", id, st.Attempts, took.Round(time.Millisecond))
+		if took < outage-time.Second {
+			t.Errorf("%s ended in %s, before its %s of faults did: it never met them", id, took, outage)
 		}
 	}
-	checkMigration(t, e, "outages", kclient(t, target.Addr))
+	t.Logf("%d records produced during the copy", produced)
+	checkMigrationOf(t, e, "faults", kclient(t, target.Addr), 3*40+5+produced)
+}
+
+// produceFor writes records of size bytes to orders for d, and then sends how many it wrote.
+func produceFor(t *testing.T, addr string, d time.Duration, size int) <-chan int {
+	out := make(chan int, 1)
+	prod := kclient(t, addr)
+	go func() {
+		n := 0
+		value := []byte(strings.Repeat("j", size))
+		for end := time.Now().Add(d); time.Now().Before(end); {
+			rs := make([]*kgo.Record, 20)
+			for i := range rs {
+				rs[i] = &kgo.Record{Topic: "orders", Key: fmt.Appendf(nil, "late-%d", n+i), Value: value}
+			}
+			if err := prod.ProduceSync(context.Background(), rs...).FirstErr(); err != nil {
+				t.Errorf("produce: %v", err)
+				break
+			}
+			n += len(rs)
+			time.Sleep(100 * time.Millisecond)
+		}
+		out <- n
+	}()
+	return out
 }
 
 // mirror.start reports success only when both clusters answer: against a closed port the step
