@@ -3,7 +3,6 @@ package main
 import (
 	"github.com/ferryhq/ferry/internal/ports"
 
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -83,47 +82,17 @@ func demoCommand() *cli.Command {
 			if !c.Bool("keep") {
 				defer os.RemoveAll(dir)
 			}
-			origin, err := sandbox.Start("origin", "")
+			estate, err := sandbox.StartEstate(c.Context, c.Int("records"), c.Int("rate"))
 			if err != nil {
 				return err
 			}
-			defer origin.Close()
-			target, err := sandbox.Start("target", "")
-			if err != nil {
-				return err
-			}
-			defer target.Close()
+			defer estate.Close()
 			// The worker runs in this process and finds the sandboxes here.
-			sandboxes.Set("origin", origin.Addr)
-			sandboxes.Set("target", target.Addr)
-			written, err := sandbox.SeedOrders(c.Context, origin.Addr, 6, c.Int("records"))
-			if err != nil {
-				return err
+			for name, addr := range estate.Addrs() {
+				sandboxes.Set(name, addr)
 			}
-			// Two groups that stopped at some point, and live apps: a producer and the billing consumer.
-			for g, frac := range map[string]float64{"shipping": 1, "analytics": 0.25} {
-				if _, err := sandbox.CommitGroup(c.Context, origin.Addr, g, "orders", frac); err != nil {
-					return err
-				}
-			}
-			ledger := sandbox.NewLedger()
-			producer := sandbox.NewProducer("orders-producer", origin.Addr, "orders", c.Int("rate"), ledger)
-			consumer := sandbox.NewConsumer("billing", origin.Addr, "billing", "orders", ledger)
-			control, err := sandbox.Serve(map[string]sandbox.App{"orders-producer": producer, "billing": consumer})
-			if err != nil {
-				return err
-			}
-			defer control.Close()
-			sandboxes.Set(sandbox.ControlName, control.Addr)
-			for _, a := range []sandbox.App{producer, consumer} {
-				if _, err := a.Scale(c.Context, 1); err != nil {
-					return err
-				}
-			}
-			defer producer.Scale(context.Background(), 0)
-			defer consumer.Scale(context.Background(), 0)
 			fmt.Printf("ferry demo: sandbox origin %s with %d order events (an aborted and a committed transaction among them) and groups shipping, analytics;\n"+
-				"  live apps: orders-producer (%d/s) and the billing consumer; sandbox target %s\n", origin.Addr, written, c.Int("rate"), target.Addr)
+				"  live apps: orders-producer (%d/s) and the billing consumer; sandbox target %s\n", estate.Origin.Addr, estate.Seeded, c.Int("rate"), estate.Target.Addr)
 			time.Sleep(time.Second)
 			src, err := runbooks.FS.ReadFile("migrate.yaml")
 			if err != nil {
@@ -143,23 +112,7 @@ func demoCommand() *cli.Command {
 			if err := newApp().RunContext(c.Context, args); err != nil {
 				return err
 			}
-			took := time.Since(started)
-			// Let the apps work on the target a moment, then stop the producer and let billing
-			// read everything before counting.
-			time.Sleep(time.Second)
-			if _, err := producer.Scale(c.Context, 0); err != nil {
-				return err
-			}
-			deadline := time.Now().Add(20 * time.Second)
-			for ledger.Counts().Lost > 0 && time.Now().Before(deadline) {
-				time.Sleep(100 * time.Millisecond)
-			}
-			if _, err := consumer.Scale(c.Context, 0); err != nil {
-				return err
-			}
-			ok, err := sandbox.Report(c.Context, os.Stdout, sandbox.Migration{
-				Origin: origin.Addr, Target: target.Addr, Seeded: written, Took: took, Apps: ledger.Counts(), Paused: producer.Paused(),
-			})
+			ok, err := estate.Settle(c.Context, os.Stdout, time.Since(started))
 			if err == nil && !ok {
 				err = cli.Exit("the demo found duplicated or lost records", exitFailed)
 			}
