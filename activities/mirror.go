@@ -2,9 +2,12 @@ package activities
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/worker"
 
@@ -100,4 +103,45 @@ func waitLag(ctx context.Context, interval time.Duration, maxLag int, measure fu
 		case <-time.After(interval):
 		}
 	}
+}
+
+// largestRecord is the largest record batch the origin's selected topics accept: the
+// highest effective max.message.bytes among them (the topic's, or its brokers' default), so
+// a MirrorMaker 2 engine is sized to copy every record Kafka took. 0 when no topic matches.
+func (a *Activities) largestRecord(ctx context.Context, spec runbook.MirrorSpec) (int, error) {
+	rep := spec.Replication
+	cl, err := a.dialer().Connect(ctx, rep.Origin, spec.Clusters[rep.Origin])
+	if err != nil {
+		return 0, classify(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	listed, err := adm.ListTopics(ctx)
+	if err != nil {
+		return 0, classify(fmt.Errorf("cluster %s: list topics: %w", rep.Origin, err))
+	}
+	var topics []string
+	for _, t := range listed.Names() {
+		if rep.Topics.Select(t) {
+			topics = append(topics, t)
+		}
+	}
+	if len(topics) == 0 {
+		return 0, nil
+	}
+	rcs, err := adm.DescribeTopicConfigs(ctx, topics...)
+	if err != nil {
+		return 0, classify(fmt.Errorf("cluster %s: describe topic configs: %w", rep.Origin, err))
+	}
+	largest := 0
+	for _, rc := range rcs {
+		for _, kv := range rc.Configs {
+			if kv.Key == "max.message.bytes" && kv.Value != nil {
+				if n, err := strconv.Atoi(*kv.Value); err == nil {
+					largest = max(largest, n)
+				}
+			}
+		}
+	}
+	return largest, nil
 }

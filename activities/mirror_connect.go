@@ -68,7 +68,11 @@ func (m connectMirror) deploy(ctx context.Context, a *Activities, spec runbook.M
 	if err != nil {
 		return nil, badInput("%v", err)
 	}
-	for name, cfg := range connect.Connectors(prefix, rep, origin, target) {
+	largest, err := a.largestRecord(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	for name, cfg := range connect.Connectors(prefix, rep, origin, target, largest) {
 		if err := c.Put(ctx, name, cfg); err != nil {
 			if connect.Permanent(err) {
 				return nil, badInput("connector %s: %v", name, err)

@@ -105,9 +105,13 @@ func (m strimziMirror) deploy(ctx context.Context, a *Activities, spec runbook.M
 	if err != nil {
 		return nil, err
 	}
+	largest, err := a.largestRecord(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
 	u := strimzi.Resource(strimzi.Input{
 		APIVersion: t.ref.APIVersion, Shape: t.shape, Name: t.ref.Name, Namespace: t.ref.Namespace,
-		Runbook: spec.Runbook, Origin: origin, Target: target, Rep: spec.Replication,
+		Runbook: spec.Runbook, Origin: origin, Target: target, Rep: spec.Replication, LargestRecord: largest,
 	})
 	if _, err := t.client.Apply(ctx, u, true); err != nil {
 		return nil, kubeErr(err)

@@ -125,9 +125,9 @@ func Names(prefix string) []string {
 
 // Connectors builds the three connectors' configs. origin and target are the Kafka client
 // properties of each cluster (bootstrap.servers, security); they may hold secrets, which go to
-// Connect only.
-func Connectors(prefix string, rep *runbook.Replication, origin, target map[string]string) map[string]map[string]string {
-	source, checkpoint := mm2.Configs(rep)
+// Connect only. largest is the largest record the origin's topics accept (mm2.Configs).
+func Connectors(prefix string, rep *runbook.Replication, origin, target map[string]string, largest int) map[string]map[string]string {
+	source, checkpoint := mm2.Configs(rep, largest)
 	tasks := 1
 	if rep.Connect != nil && rep.Connect.TasksMax > 0 {
 		tasks = rep.Connect.TasksMax

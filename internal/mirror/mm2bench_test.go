@@ -98,7 +98,7 @@ func BenchmarkMirrorVsMirrorMaker2(b *testing.B) {
 			Connect: &runbook.Connect{URL: worker.URL, TasksMax: 4}}
 		cc := connect.New(worker.URL, "", "")
 		start = time.Now()
-		for name, cfg := range connect.Connectors("bench", rep, map[string]string{"bootstrap.servers": origin.Addr}, map[string]string{"bootstrap.servers": target.Addr}) {
+		for name, cfg := range connect.Connectors("bench", rep, map[string]string{"bootstrap.servers": origin.Addr}, map[string]string{"bootstrap.servers": target.Addr}, 0) {
 			if err := cc.Put(ctx, name, cfg); err != nil {
 				b.Fatal(err)
 			}

@@ -21,8 +21,11 @@ const (
 // Configs are the source and checkpoint connector settings of a replication. Offset syncs
 // stay on the target (where Ferry reads them), offset.lag.max is 0 unless the runbook says
 // otherwise, group offsets are written by Ferry's groups.translate (exact) rather than by the
-// checkpoint connector unless replication.syncGroups asks for a standby, and ACLs by acls.sync. Extra mm2.config entries go to both.
-func Configs(rep *runbook.Replication) (source, checkpoint map[string]any) {
+// checkpoint connector unless replication.syncGroups asks for a standby, and ACLs by
+// acls.sync. largest is the largest record batch the origin's selected topics accept (their
+// max.message.bytes); the source connector's producer and consumer are sized for it (see
+// SizeSettings). Extra mm2.config entries go to both, and win.
+func Configs(rep *runbook.Replication, largest int) (source, checkpoint map[string]any) {
 	mm := rep.MM2
 	if mm == nil {
 		mm = &runbook.MM2Settings{}
@@ -61,10 +64,39 @@ func Configs(rep *runbook.Replication) (source, checkpoint map[string]any) {
 	for k, v := range Policy(rep) {
 		source[k], checkpoint[k] = v, v
 	}
+	for k, v := range SizeSettings(largest) {
+		source[k] = v
+	}
 	for k, v := range mm.Config {
 		source[k], checkpoint[k] = v, v
 	}
 	return source, checkpoint
+}
+
+// Client defaults that a large record exceeds.
+const (
+	defaultMaxRequestSize    = 1 << 20
+	defaultMaxPartitionFetch = 1 << 20
+	defaultBufferMemory      = 32 << 20
+	requestOverhead          = 64 << 10 // a request's and a batch's headers around the records
+)
+
+// SizeSettings size the source connector's clients for records up to largest bytes, the
+// largest batch an origin topic accepts, so MirrorMaker 2 copies every record Kafka took
+// instead of failing its task on RecordTooLargeException (the producer's max.request.size,
+// 1 MiB by default, is the usual trap). Connect applies producer.override.* per connector
+// (connector.client.config.override.policy All, Kafka's default since 3.0). Nothing is set
+// for records within the client defaults.
+func SizeSettings(largest int) map[string]any {
+	out := map[string]any{}
+	if need := largest + requestOverhead; need > defaultMaxRequestSize {
+		out["producer.override.max.request.size"] = need
+		out["producer.override.buffer.memory"] = max(defaultBufferMemory, 2*need)
+	}
+	if largest > defaultMaxPartitionFetch {
+		out["source.consumer.max.partition.fetch.bytes"] = largest + requestOverhead
+	}
+	return out
 }
 
 // Policy is the replication policy for the runbook's naming.

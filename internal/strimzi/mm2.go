@@ -102,6 +102,8 @@ type Input struct {
 	Origin     Cluster
 	Target     Cluster
 	Rep        *runbook.Replication
+	// LargestRecord is the largest record the origin's topics accept (mm2.Configs).
+	LargestRecord int
 }
 
 // Resource builds the KafkaMirrorMaker2. MirrorMaker 2 keeps its offset syncs on the target
@@ -110,7 +112,7 @@ type Input struct {
 // the checkpoint connector; ACLs by acls.sync.
 func Resource(in Input) *unstructured.Unstructured {
 	rep, st := in.Rep, in.Rep.Strimzi
-	source, checkpoint := mm2.Configs(rep)
+	source, checkpoint := mm2.Configs(rep, in.LargestRecord)
 	rf := -1
 	if rep.MM2 != nil && rep.MM2.ReplicationFactor != 0 {
 		rf = rep.MM2.ReplicationFactor

@@ -70,7 +70,7 @@ steps:
 		Groups: runbook.Patterns{Include: []string{"billing"}},
 		MM2:    &runbook.MM2Settings{SyncInterval: runbook.Duration(time.Second), RefreshInterval: runbook.Duration(time.Second)}}
 	cc := connect.New(worker.URL, "", "")
-	for name, cfg := range connect.Connectors("interop", rep, map[string]string{"bootstrap.servers": origin.Addr}, map[string]string{"bootstrap.servers": target.Addr}) {
+	for name, cfg := range connect.Connectors("interop", rep, map[string]string{"bootstrap.servers": origin.Addr}, map[string]string{"bootstrap.servers": target.Addr}, 0) {
 		if strings.HasSuffix(name, ".MirrorCheckpointConnector") {
 			if err := cc.Put(ctx, name, cfg); err != nil {
 				t.Fatal(err)
