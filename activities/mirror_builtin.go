@@ -92,7 +92,8 @@ func (builtinMirror) watch(ctx context.Context, a *Activities, spec runbook.Mirr
 		},
 	})
 	var tooLarge *mirror.RecordTooLargeError
-	if errors.Is(err, mirror.ErrSyncTopicCompacted) || errors.As(err, &tooLarge) {
+	var refused *mirror.RecordRefusedError
+	if errors.Is(err, mirror.ErrSyncTopicCompacted) || errors.As(err, &tooLarge) || errors.As(err, &refused) {
 		return badInput("%v", err) // retrying cannot help: someone must change the topic
 	}
 	return err

@@ -23,8 +23,10 @@ type span struct {
 }
 
 // VerifyParity compares each mirrored partition's records on both sides: count and an
-// order-sensitive digest of key, value, headers and timestamp. A difference is an
-// *ActionError naming the first differing offsets of up to ten partitions.
+// order-sensitive digest of key, value, headers and timestamp. On a target topic with
+// message.timestamp.type=LogAppendTime the broker stamps each record as it arrives, so the
+// origin's timestamps cannot survive there: its partitions are compared without them. A
+// difference is an *ActionError naming the first differing offsets of up to ten partitions.
 func (f *Flow) VerifyParity(ctx context.Context, sel *runbook.Patterns) (*Parity, error) {
 	parts, counts, err := f.Partitions(ctx, sel)
 	if err != nil || len(parts) == 0 {
@@ -34,17 +36,23 @@ func (f *Flow) VerifyParity(ctx context.Context, sel *runbook.Patterns) (*Parity
 	if err != nil {
 		return nil, err
 	}
+	stamped, err := f.logAppendTopics(ctx, spans)
+	if err != nil {
+		return nil, err
+	}
 	os, oe, ts, te := map[mirror.Partition]int64{}, map[mirror.Partition]int64{}, map[mirror.Partition]int64{}, map[mirror.Partition]int64{}
+	ou, tu := map[mirror.Partition]bool{}, map[mirror.Partition]bool{}
 	for _, s := range spans {
 		os[s.origin], oe[s.origin], ts[s.target], te[s.target] = s.oFrom, s.oTo, s.tFrom, s.tTo
+		ou[s.origin], tu[s.target] = stamped[s.target.Topic], stamped[s.target.Topic]
 	}
 	f.progress(map[string]any{"phase": "origin"})
-	od, err := mirror.Digests(ctx, f.OriginOpts, os, oe)
+	od, err := mirror.Digests(ctx, f.OriginOpts, os, oe, ou)
 	if err != nil {
 		return nil, fmt.Errorf("read origin: %w", err)
 	}
 	f.progress(map[string]any{"phase": "target"})
-	td, err := mirror.Digests(ctx, f.TargetOpts, ts, te)
+	td, err := mirror.Digests(ctx, f.TargetOpts, ts, te, tu)
 	if err != nil {
 		return nil, fmt.Errorf("read target: %w", err)
 	}
@@ -58,7 +66,7 @@ func (f *Flow) VerifyParity(ctx context.Context, sel *runbook.Patterns) (*Parity
 		}
 		where := ""
 		if len(bad) < 10 {
-			mm, err := mirror.FirstMismatch(ctx, f.OriginOpts, f.TargetOpts, s.origin, s.target, s.oFrom, s.oTo, s.tFrom, s.tTo)
+			mm, err := mirror.FirstMismatch(ctx, f.OriginOpts, f.TargetOpts, s.origin, s.target, s.oFrom, s.oTo, s.tFrom, s.tTo, tu[s.target])
 			if err != nil {
 				return nil, err
 			}
@@ -77,6 +85,31 @@ func (f *Flow) VerifyParity(ctx context.Context, sel *runbook.Patterns) (*Parity
 		return nil, refuse("parity check failed for %d partition(s): %s", len(bad), strings.Join(bad, "; "))
 	}
 	return res, nil
+}
+
+// logAppendTopics are the target topics whose broker stamps records as they arrive.
+func (f *Flow) logAppendTopics(ctx context.Context, spans []span) (map[string]bool, error) {
+	var topics []string
+	seen := map[string]bool{}
+	for _, s := range spans {
+		if !seen[s.target.Topic] {
+			seen[s.target.Topic] = true
+			topics = append(topics, s.target.Topic)
+		}
+	}
+	rcs, err := f.Target.DescribeTopicConfigs(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("describe target topic configs: %w", err)
+	}
+	out := map[string]bool{}
+	for _, rc := range rcs {
+		for _, kv := range rc.Configs {
+			if kv.Key == "message.timestamp.type" && kv.Value != nil && *kv.Value == "LogAppendTime" {
+				out[rc.Name] = true
+			}
+		}
+	}
+	return out, nil
 }
 
 // spans finds where each partition's comparison runs: up to the origin's last committed

@@ -377,6 +377,11 @@ func (c *copier) produced(r *kgo.Record, err error) {
 		c.produceErr.CompareAndSwap(nil, &e)
 		return
 	}
+	if refusal(err) {
+		var e error = &RecordRefusedError{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Timestamp: r.Timestamp, Cause: err}
+		c.produceErr.CompareAndSwap(nil, &e)
+		return
+	}
 	if err != nil {
 		e := fmt.Errorf("produce to %s/%d: %w", r.Topic, r.Partition, err)
 		c.produceErr.CompareAndSwap(nil, &e)
@@ -656,3 +661,46 @@ func (e *RecordTooLargeError) Error() string {
 }
 
 func (e *RecordTooLargeError) Unwrap() error { return e.Cause }
+
+// refusal reports a produce error that refuses the records themselves, for good. Errors of
+// the producer's own state (sequence numbers, epochs after a broker restart) are not among
+// them: the mirror restarts and resumes from the target.
+func refusal(err error) bool {
+	for _, code := range []error{kerr.InvalidTimestamp, kerr.InvalidRecord, kerr.CorruptMessage, kerr.PolicyViolation,
+		kerr.TopicAuthorizationFailed, kerr.ClusterAuthorizationFailed} {
+		if errors.Is(err, code) {
+			return true
+		}
+	}
+	return false
+}
+
+// RecordRefusedError is a batch of records the target refused for good: a timestamp outside
+// the target topic's window, a record its validation refuses, a missing permission. Retrying cannot help; the copy stops before it,
+// so nothing after it is written. Key and Timestamp are the first record of the batch.
+type RecordRefusedError struct {
+	Topic     string // on the target
+	Partition int32
+	Key       []byte
+	Timestamp time.Time
+	Cause     error
+}
+
+func (e *RecordRefusedError) Error() string {
+	hint := "change what the target refuses, or leave the topic out of the replication"
+	if errors.Is(e.Cause, kerr.InvalidTimestamp) {
+		hint = "the target topic's message.timestamp.before.max.ms or message.timestamp.after.max.ms (or its brokers' log.message.timestamp.*) keeps records stamped so far from now out: raise it on the target topic, or leave the topic out of the replication"
+	}
+	return fmt.Sprintf("target topic %s/%d refused the batch of the record stamped %s with key %q (%v): %s",
+		e.Topic, e.Partition, e.Timestamp.UTC().Format(time.RFC3339Nano), shortKey(e.Key), e.Cause, hint)
+}
+
+func (e *RecordRefusedError) Unwrap() error { return e.Cause }
+
+// shortKey is a key for an error message, cut to a readable length.
+func shortKey(k []byte) string {
+	if len(k) > 64 {
+		return string(k[:64]) + "…"
+	}
+	return string(k)
+}

@@ -12,7 +12,7 @@ import (
 
 // recordSum is the digest of one record's key, value, headers and timestamp.
 func recordSum(r *kgo.Record) string {
-	g := newDigester()
+	g := newDigester(false)
 	g.add(r)
 	return g.sum().SHA256
 }

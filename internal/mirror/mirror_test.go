@@ -313,15 +313,15 @@ func TestFirstMismatch(t *testing.T) {
 	produce(t, target, "a", 1, 6, 0)
 	produce(t, target, "a", 1, 4, 100) // records 6..9 differ
 	p := Partition{"a", 0}
-	mm, err := FirstMismatch(context.Background(), origin, target, p, p, 0, 10, 0, 10)
+	mm, err := FirstMismatch(context.Background(), origin, target, p, p, 0, 10, 0, 10, false)
 	if err != nil || mm == nil || mm.Origin != 6 || mm.Target != 6 {
 		t.Fatalf("first mismatch %+v %v, want 6/6", mm, err)
 	}
-	mm, err = FirstMismatch(context.Background(), origin, target, p, p, 0, 6, 0, 6)
+	mm, err = FirstMismatch(context.Background(), origin, target, p, p, 0, 6, 0, 6, false)
 	if err != nil || mm != nil {
 		t.Fatalf("identical prefixes reported as %+v %v", mm, err)
 	}
-	mm, err = FirstMismatch(context.Background(), origin, target, p, p, 0, 7, 0, 6)
+	mm, err = FirstMismatch(context.Background(), origin, target, p, p, 0, 7, 0, 6, false)
 	if err != nil || mm == nil || mm.Origin != 6 || mm.Target != -1 {
 		t.Fatalf("a missing record: %+v %v", mm, err)
 	}

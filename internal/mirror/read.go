@@ -181,13 +181,16 @@ type Digest struct {
 }
 
 type digester struct {
+	untimed bool // leave timestamps out: a LogAppendTime topic stamps its own
 	h       hash.Hash
 	d       Digest
 	buf     [8]byte
 	scratch []byte
 }
 
-func newDigester() *digester { return &digester{h: sha256.New(), d: Digest{First: -1, Last: -1}} }
+func newDigester(untimed bool) *digester {
+	return &digester{untimed: untimed, h: sha256.New(), d: Digest{First: -1, Last: -1}}
+}
 
 func (g *digester) field(b []byte, null bool) {
 	if null {
@@ -208,8 +211,10 @@ func (g *digester) add(r *kgo.Record) {
 		g.field([]byte(h.Key), false)
 		g.field(h.Value, h.Value == nil)
 	}
-	binary.BigEndian.PutUint64(g.buf[:], uint64(r.Timestamp.UnixMilli()))
-	g.h.Write(g.buf[:])
+	if !g.untimed {
+		binary.BigEndian.PutUint64(g.buf[:], uint64(r.Timestamp.UnixMilli()))
+		g.h.Write(g.buf[:])
+	}
 	g.d.Records++
 	g.d.Bytes += int64(len(r.Key) + len(r.Value))
 	if g.d.First < 0 {
@@ -223,12 +228,13 @@ func (g *digester) sum() Digest {
 	return g.d
 }
 
-// Digests reads partitions [start, end) and returns a digest of each. Memory stays bounded
-// by the fetch sizes, whatever the data size.
-func Digests(ctx context.Context, opts []kgo.Opt, starts, ends map[Partition]int64) (map[Partition]Digest, error) {
+// Digests reads partitions [start, end) and returns a digest of each: key, value, headers
+// and timestamp, except the timestamps of the untimed partitions. Memory stays bounded by the
+// fetch sizes, whatever the data size.
+func Digests(ctx context.Context, opts []kgo.Opt, starts, ends map[Partition]int64, untimed map[Partition]bool) (map[Partition]Digest, error) {
 	gs := map[Partition]*digester{}
 	for p := range starts {
-		gs[p] = newDigester()
+		gs[p] = newDigester(untimed[p])
 	}
 	err := scan(ctx, opts, starts, ends, func(p Partition, r *kgo.Record) error {
 		gs[p].add(r)
@@ -252,8 +258,9 @@ type Mismatch struct {
 }
 
 // FirstMismatch reads an origin and a target partition side by side and returns where they
-// first differ (nil when they do not). Memory stays bounded: each side is streamed.
-func FirstMismatch(ctx context.Context, origin, target []kgo.Opt, op, tp Partition, ostart, oend, tstart, tend int64) (*Mismatch, error) {
+// first differ (nil when they do not), timestamps compared unless untimed. Memory stays
+// bounded: each side is streamed.
+func FirstMismatch(ctx context.Context, origin, target []kgo.Opt, op, tp Partition, ostart, oend, tstart, tend int64, untimed bool) (*Mismatch, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type item struct {
@@ -263,7 +270,7 @@ func FirstMismatch(ctx context.Context, origin, target []kgo.Opt, op, tp Partiti
 	stream := func(opts []kgo.Opt, p Partition, start, end int64, out chan<- item, errc chan<- error) {
 		defer close(out)
 		errc <- scan(ctx, opts, map[Partition]int64{p: start}, map[Partition]int64{p: end}, func(_ Partition, r *kgo.Record) error {
-			g := newDigester()
+			g := newDigester(untimed)
 			g.add(r)
 			var it item
 			it.off = r.Offset

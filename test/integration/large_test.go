@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	kafkatest "github.com/ferryhq/ferry/test/kafka"
 	"github.com/ferryhq/ferry/workflows"
 )
 
@@ -76,5 +77,48 @@ steps:
 	}
 	if p := step(e.status("raised"), "parity").Outputs; p["records"] != float64(3) {
 		t.Fatalf("parity: %v", p)
+	}
+}
+
+// The 4 MB record with MirrorMaker 2 on Kafka Connect: topics.sync gives the target topic the
+// origin's max.message.bytes, and the connect engine sizes the source connector's producer for
+// it (max.request.size is 1 MiB by default, MirrorMaker 2's usual trap). Parity is exact.
+func TestLargeRecordWithConnect(t *testing.T) {
+	origin := kafkatest.StartCluster(t, "origin")
+	target := kafkatest.StartCluster(t, "target")
+	worker := kafkatest.StartConnect(t, target.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	big := "10000000"
+	if _, err := kadm.NewClient(origin.Client(t)).CreateTopic(ctx, 1, -1, map[string]*string{"max.message.bytes": &big}, "media"); err != nil {
+		t.Fatal(err)
+	}
+	prod := origin.Client(t, kgo.ProducerBatchMaxBytes(10_000_000), kgo.DefaultProduceTopic("media"))
+	for i, v := range [][]byte{[]byte("small 0"), bytes.Repeat([]byte("x"), 4<<20), []byte("small 2")} {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Key: []byte{byte(i)}, Value: v}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := start(t, "", newSteps())
+	r := e.run("large-connect", workflows.Input{Plan: plan(t, fmt.Sprintf(`
+clusters:
+  origin: {bootstrap: ["%s"]}
+  target: {bootstrap: ["%s"]}
+replication: {engine: connect, connect: {url: %q}, origin: origin, target: target, topics: {include: [media]}}
+steps:
+  - {id: topics, uses: topics.sync}
+  - {id: mirror, uses: mirror.start}
+  - {id: caught_up, uses: mirror.wait, with: {maxLag: 0, interval: 500ms}, timeout: 2m}
+  - {id: parity, uses: verify.parity}
+  - {id: stop, uses: mirror.stop}
+`, origin.Addr, target.Addr, worker.URL))})
+	if err := r.Get(ctx, nil); err != nil {
+		for _, st := range e.status("large-connect").Steps {
+			t.Logf("%s %s %s", st.ID, st.Status, st.LastError)
+		}
+		t.Fatal(err)
+	}
+	if got := step(e.status("large-connect"), "parity").Outputs["records"]; got != float64(3) {
+		t.Fatalf("parity compared %v records, want 3", got)
 	}
 }
