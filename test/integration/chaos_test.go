@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -104,7 +103,7 @@ func chaos(t *testing.T, name string, rng *rand.Rand, kills int) {
 // process is a ferry command running in the background.
 type process struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *lockedBuffer
 	done chan struct{} // closed when it ended; err then says how
 	err  error
 }
@@ -112,7 +111,7 @@ type process struct {
 // start starts ferry in the background.
 func (c *cli) start(args ...string) *process {
 	c.t.Helper()
-	p := &process{cmd: c.cmd(args...), out: &syncBuffer{}, done: make(chan struct{})}
+	p := &process{cmd: c.cmd(args...), out: &lockedBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		c.t.Fatal(err)
@@ -125,22 +124,4 @@ func (c *cli) start(args ...string) *process {
 func (p *process) lastLine() string {
 	lines := strings.Split(strings.TrimSpace(p.out.String()), "\n")
 	return strings.TrimSpace(lines[len(lines)-1])
-}
-
-// syncBuffer is a bytes.Buffer a process writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
