@@ -53,8 +53,45 @@ func (a *Activities) registerMirror(w worker.ActivityRegistry) {
 	w.RegisterActivityWithOptions(a.mirrorRemove, activity.RegisterOptions{Name: contract.ActivityMirrorRemove})
 }
 
+// mirrorDeploy checks that both clusters answer, so mirror.start fails on a wrong address or
+// credential instead of reporting a mirror that cannot copy, then deploys the engine. The
+// outputs are the engine's and the brokers each cluster has.
 func (a *Activities) mirrorDeploy(ctx context.Context, spec runbook.MirrorSpec) (map[string]any, error) {
-	return backendOf(spec.Replication.Engine).deploy(ctx, a, spec)
+	brokers, err := a.clustersAnswer(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	out, err := backendOf(spec.Replication.Engine).deploy(ctx, a, spec)
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = map[string]any{}
+	}
+	out["brokers"] = brokers
+	return out, nil
+}
+
+// clustersAnswer connects to the origin and the target and returns how many brokers each has.
+func (a *Activities) clustersAnswer(ctx context.Context, spec runbook.MirrorSpec) (map[string]any, error) {
+	brokers := map[string]any{}
+	d := a.dialer()
+	for _, name := range []string{spec.Replication.Origin, spec.Replication.Target} {
+		if _, err := d.Options(ctx, name, spec.Clusters[name]); err != nil {
+			return nil, badInput("%v", err)
+		}
+		cl, err := d.Connect(ctx, name, spec.Clusters[name])
+		if err != nil {
+			return nil, classify(err)
+		}
+		meta, err := kadm.NewClient(cl).BrokerMetadata(ctx)
+		cl.Close()
+		if err != nil {
+			return nil, classify(fmt.Errorf("cluster %s: %w", name, err))
+		}
+		brokers[name] = len(meta.Brokers)
+	}
+	return brokers, nil
 }
 
 func (a *Activities) mirrorWatch(ctx context.Context, spec runbook.MirrorSpec) error {

@@ -11,8 +11,6 @@ import (
 
 	"go.temporal.io/sdk/activity"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-
 	"github.com/ferryhq/ferry/internal/mirror"
 	"github.com/ferryhq/ferry/runbook"
 )
@@ -23,28 +21,9 @@ type builtinMirror struct{}
 
 func (builtinMirror) exactSyncs() bool { return true }
 
-// deploy has nothing to start (the copy is watch) but checks that both clusters answer, so
-// mirror.start fails on a wrong address or credential instead of reporting a mirror that
-// cannot copy. The outputs are the brokers each cluster has.
-func (builtinMirror) deploy(ctx context.Context, a *Activities, spec runbook.MirrorSpec) (map[string]any, error) {
-	brokers := map[string]any{}
-	for _, name := range []string{spec.Replication.Origin, spec.Replication.Target} {
-		d := a.dialer()
-		if _, err := d.Options(ctx, name, spec.Clusters[name]); err != nil {
-			return nil, badInput("%v", err)
-		}
-		cl, err := d.Connect(ctx, name, spec.Clusters[name])
-		if err != nil {
-			return nil, classify(err)
-		}
-		meta, err := kadm.NewClient(cl).BrokerMetadata(ctx)
-		cl.Close()
-		if err != nil {
-			return nil, classify(fmt.Errorf("cluster %s: %w", name, err))
-		}
-		brokers[name] = len(meta.Brokers)
-	}
-	return map[string]any{"brokers": brokers}, nil
+// deploy has nothing to start: the copy is watch.
+func (builtinMirror) deploy(context.Context, *Activities, runbook.MirrorSpec) (map[string]any, error) {
+	return nil, nil
 }
 
 func (builtinMirror) remove(context.Context, *Activities, runbook.MirrorSpec) error { return nil }

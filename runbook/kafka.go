@@ -172,7 +172,7 @@ func init() {
 		Name: StepMirrorStart, NeedsReplication: true, Control: true,
 		Summary: "Start the replication engine (builtin: a mirror supervised by its own workflow); returns once it runs.",
 		Doc:     "The mirror copies every selected topic and keeps exact offset syncs. It stops at mirror.stop, or when the run ends.",
-		Outputs: []Output{{"mirror", "The mirror's workflow id."}, {"brokers", "Brokers each cluster has (builtin engine: both must answer before the step succeeds)."}},
+		Outputs: []Output{{"mirror", "The mirror's workflow id."}, {"brokers", "Brokers each cluster has: both must answer before the step succeeds."}},
 		Touches: mirrorStartTouches,
 	})
 	Register(StepType{

@@ -232,21 +232,28 @@ func TestStrimziEngine(t *testing.T) {
 	k := kubeHarness(t)
 	kubeNamespace(t, k, "kafka")
 	e := start(t, "", newSteps())
-	p := plan(t, `
+	// The worker reaches the clusters at their own addresses (mirror.start checks both answer
+	// and sizes MirrorMaker 2 from the origin's topics); MirrorMaker 2 in Kubernetes at the
+	// in-cluster ones.
+	p := plan(t, fmt.Sprintf(`
 clusters:
-  origin: {bootstrap: ["origin-kafka-bootstrap:9092"]}
-  target: {bootstrap: ["target-kafka-bootstrap:9092"]}
+  origin: %s
+  target: %s
 replication:
   engine: strimzi
   origin: origin
   target: target
   topics: {include: [orders]}
-  strimzi: {namespace: kafka, name: migration, apiGroup: eventstreams.ibm.com}
+  strimzi:
+    namespace: kafka
+    name: migration
+    apiGroup: eventstreams.ibm.com
+    bootstrap: {origin: "origin-kafka-bootstrap:9092", target: "target-kafka-bootstrap:9092"}
 steps:
   - {id: mirror, uses: mirror.start}
   - {id: gate, uses: approval}
   - {id: stop, uses: mirror.stop}
-`)
+`, bootstrapYAML(kfakeCluster(t)), bootstrapYAML(kfakeCluster(t))))
 	r := e.run("strimzi", workflows.Input{Plan: p})
 	ref := kube.Ref{APIVersion: "eventstreams.ibm.com/v1beta2", Kind: "KafkaMirrorMaker2", Namespace: "kafka", Name: "migration"}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
