@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -22,10 +23,12 @@ func recordSum(r *kgo.Record) string {
 // sparsely — a burst keeps only the latest pending sync per partition, so even with
 // offset.lag.max=0 the sync at a gap (an aborted transaction, a marker) may never be written —
 // and interpolating between syncs could then be off. Locate reads the origin record, takes
-// the nearest syncs around it and the first target offset with its timestamp as bounds (each
-// is safe: MirrorMaker 2 keeps order and timestamps), and scans the target between them for
-// the record with the same key, value, headers and timestamp. It is exact unless identical
-// records (all four equal) lie between the lower bound and the record.
+// the nearest syncs around it as bounds (MirrorMaker 2 keeps order), and scans the target
+// between them for the record with the same key, value, headers and timestamp, starting at
+// the first target offset stamped at or after the record's timestamp when the broker names
+// one between the bounds (a hint: a miss from there is scanned again from the lower sync). It
+// is exact unless identical records (all four equal) lie between where the scan starts and
+// the record.
 //
 // An origin offset at the end (or with only transaction markers after it) maps to targetEnd.
 func Locate(ctx context.Context, origin, target []kgo.Opt, m *Mapping, p, tp Partition, at, targetEnd int64) (int64, error) {
@@ -48,32 +51,59 @@ func Locate(ctx context.Context, origin, target []kgo.Opt, m *Mapping, p, tp Par
 	if i < len(l) {
 		upper = l[i].Downstream
 	}
+	byTime, err := firstAtOrAfter(ctx, target, tp, rec.Timestamp)
+	if err != nil {
+		return 0, err
+	}
+	want := recordSum(rec)
+	find := func(from int64) (int64, error) {
+		found := int64(-1)
+		err := scan(ctx, target, map[Partition]int64{tp: from}, map[Partition]int64{tp: upper}, func(_ Partition, r *kgo.Record) error {
+			if recordSum(r) == want {
+				found = r.Offset
+				return errFound
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errFound) {
+			return 0, fmt.Errorf("%s: read target: %w", tp, err)
+		}
+		return found, nil
+	}
+	// The timestamp narrows the scan when it can; a broker's time lookup is only a hint
+	// (producers' clocks, a time index behind the log), so a miss after it is scanned again
+	// between the syncs alone.
+	found := int64(-1)
+	if byTime > lower && byTime < upper {
+		if found, err = find(byTime); err != nil {
+			return 0, err
+		}
+	}
+	if found < 0 {
+		if found, err = find(lower); err != nil {
+			return 0, err
+		}
+	}
+	if found < 0 {
+		return 0, fmt.Errorf("%s: origin offset %d: %w (its record is not on the target between offsets %d and %d)", p, rec.Offset, ErrNotMirrored, lower, upper)
+	}
+	return found, nil
+}
+
+// firstAtOrAfter is the target offset of the first record stamped at or after ts, -1 when
+// the broker knows none.
+func firstAtOrAfter(ctx context.Context, target []kgo.Opt, tp Partition, ts time.Time) (int64, error) {
 	cl, err := kgo.NewClient(target...)
 	if err != nil {
 		return 0, err
 	}
-	byTime, err := kadm.NewClient(cl).ListOffsetsAfterMilli(ctx, rec.Timestamp.UnixMilli(), tp.Topic)
-	cl.Close()
+	defer cl.Close()
+	byTime, err := kadm.NewClient(cl).ListOffsetsAfterMilli(ctx, ts.UnixMilli(), tp.Topic)
 	if err != nil {
 		return 0, fmt.Errorf("%s: target offsets by time: %w", tp, err)
 	}
-	if o, ok := byTime.Lookup(tp.Topic, tp.Partition); ok && o.Err == nil && o.Offset > lower {
-		lower = o.Offset
+	if o, ok := byTime.Lookup(tp.Topic, tp.Partition); ok && o.Err == nil {
+		return o.Offset, nil
 	}
-	want := recordSum(rec)
-	found := int64(-1)
-	err = scan(ctx, target, map[Partition]int64{tp: lower}, map[Partition]int64{tp: upper}, func(_ Partition, r *kgo.Record) error {
-		if recordSum(r) == want {
-			found = r.Offset
-			return errFound
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errFound) {
-		return 0, fmt.Errorf("%s: read target: %w", tp, err)
-	}
-	if found < 0 {
-		return 0, fmt.Errorf("%s: origin offset %d: %w (its record is not on the target between %d and %d)", p, rec.Offset, ErrNotMirrored, lower, upper)
-	}
-	return found, nil
+	return -1, nil
 }
