@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"fmt"
 	enumspb "go.temporal.io/api/enums/v1"
 
 	"time"
@@ -63,7 +64,7 @@ func (r *runner) fail(_ workflow.Context, with map[string]any, _ *StepState) err
 	return contract.RunbookFail.Fail("%s", p.Message)
 }
 
-func (r *runner) sleep(ctx workflow.Context, with map[string]any, _ *StepState) error {
+func (r *runner) sleep(ctx workflow.Context, with map[string]any, st *StepState) error {
 	var p runbook.SleepParams
 	if err := runbook.DecodeWith(with, &p); err != nil {
 		return err
@@ -79,7 +80,7 @@ func (r *runner) sleep(ctx workflow.Context, with map[string]any, _ *StepState) 
 	if d <= 0 {
 		return nil
 	}
-	return workflow.Sleep(ctx, d)
+	return workflow.NewTimerWithOptions(ctx, d, workflow.TimerOptions{Summary: st.ID + ": sleep " + d.String()}).Get(ctx, nil)
 }
 
 func (r *runner) approval(ctx workflow.Context, with map[string]any, st *StepState) error {
@@ -93,6 +94,7 @@ func (r *runner) approval(ctx workflow.Context, with map[string]any, st *StepSta
 	}
 	st.Approval = nil
 	st.Status = StepWaiting
+	r.showDetails(ctx)
 	decided := func() bool { return st.Approval != nil }
 	if p.Timeout > 0 {
 		ok, err := workflow.AwaitWithTimeout(ctx, p.Timeout.D(), decided)
@@ -148,6 +150,7 @@ func (r *runner) mirrorStart(ctx workflow.Context, st *StepState) error {
 	}
 	id := r.runID + "-mirror"
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		StaticSummary:     fmt.Sprintf("mirror %s → %s (%s engine) of run %s", rep.Origin, rep.Target, rep.Engine.Or(), r.runID),
 		WorkflowID:        id,
 		TaskQueue:         TaskQueue,
 		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,

@@ -28,6 +28,7 @@ func (r *runner) execute(ctx workflow.Context, s *runbook.PlanStep) (err error) 
 	now := workflow.Now(ctx)
 	st.StartedAt, st.EndedAt, st.LastError = &now, nil, ""
 	st.Status = StepRunning
+	r.showDetails(ctx)
 	switch {
 	case s.Parallel != nil:
 		err = r.parallel(ctx, s)
@@ -74,6 +75,7 @@ func (r *runner) finish(ctx workflow.Context, st *StepState, status StepStatus, 
 	if err != nil {
 		st.LastError = errorMessage(err)
 	}
+	r.showDetails(ctx)
 }
 
 // errorMessage unwraps Temporal's activity error envelope to the cause people care about.
@@ -142,6 +144,7 @@ func (r *runner) activity(ctx workflow.Context, s *runbook.PlanStep, st *StepSta
 		}
 		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			ActivityID:          fmt.Sprintf("%s#%d", s.ID, attempt),
+			Summary:             stepSummary(s, attempt),
 			StartToCloseTimeout: timeout,
 			HeartbeatTimeout:    s.HeartbeatTimeout.D(),
 			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
@@ -168,7 +171,8 @@ func (r *runner) activity(ctx workflow.Context, s *runbook.PlanStep, st *StepSta
 			st.RetryingSince = &now
 		}
 		st.Status = StepRetrying
-		if err := workflow.Sleep(ctx, backoff); err != nil {
+		r.showDetails(ctx)
+		if err := workflow.NewTimerWithOptions(ctx, backoff, workflow.TimerOptions{Summary: s.ID + ": backoff before attempt " + fmt.Sprint(attempt+1)}).Get(ctx, nil); err != nil {
 			return err
 		}
 		backoff = min(backoff*2, retry.MaxBackoff.D())

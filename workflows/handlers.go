@@ -10,7 +10,8 @@ import (
 )
 
 func (r *runner) registerHandlers(ctx workflow.Context) error {
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (*Status, error) { return r.status(), nil }); err != nil {
+	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryStatus, func() (*Status, error) { return r.status(), nil },
+		workflow.QueryHandlerOptions{Description: "The run's phase and every step: state, times, attempts, last error, outputs (ferry status)."}); err != nil {
 		return err
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateApprove,
@@ -19,21 +20,25 @@ func (r *runner) registerHandlers(ctx workflow.Context) error {
 			a.Step = id
 			a.At = workflow.Now(ctx)
 			r.state.Steps[id].Approval = &a
+			r.showDetails(ctx)
 			return id, nil
 		},
-		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, a Approval) error {
-			_, err := r.waitingApproval(a.Step)
-			return err
-		}},
+		workflow.UpdateHandlerOptions{
+			Description: "Decide an approval step waiting: approve, or reject with reject: true (ferry approve --step STEP RUN).",
+			Validator: func(ctx workflow.Context, a Approval) error {
+				_, err := r.waitingApproval(a.Step)
+				return err
+			}},
 	); err != nil {
 		return err
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdatePause,
 		func(ctx workflow.Context) (Phase, error) {
 			r.state.Paused = true
+			r.showDetails(ctx)
 			return r.phase(), nil
 		},
-		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context) error {
+		workflow.UpdateHandlerOptions{Description: "Hold the run before its next step (ferry pause RUN).", Validator: func(ctx workflow.Context) error {
 			switch {
 			case r.state.Phase.Terminal() || r.state.Phase == PhaseRollingBack:
 				return fmt.Errorf("the run is %s", r.state.Phase)
@@ -48,9 +53,10 @@ func (r *runner) registerHandlers(ctx workflow.Context) error {
 	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateResume,
 		func(ctx workflow.Context) (Phase, error) {
 			r.state.Paused = false
+			r.showDetails(ctx)
 			return r.phase(), nil
 		},
-		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context) error {
+		workflow.UpdateHandlerOptions{Description: "Let a paused run go on (ferry resume RUN).", Validator: func(ctx workflow.Context) error {
 			if !r.state.Paused {
 				return errors.New("the run is not paused")
 			}

@@ -52,6 +52,7 @@ func Runbook(ctx workflow.Context, in Input) (*Status, error) {
 		return nil, err
 	}
 	r.state.EndedAt = workflow.Now(ctx)
+	r.showDetails(ctx)
 	// Let approve/pause calls that are being handled finish before the run closes.
 	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 	return r.status(), err

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -45,6 +47,7 @@ func temporalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "api-key", Usage: "Temporal Cloud API key", EnvVars: []string{"TEMPORAL_API_KEY"}},
 		&cli.StringFlag{Name: "state-dir", Usage: "where the embedded server keeps its SQLite file and log", EnvVars: []string{"FERRY_STATE_DIR"}, Value: defaultStateDir()},
 		&cli.IntFlag{Name: "port", Value: 7233, Usage: "loopback port of the embedded server", EnvVars: []string{"FERRY_PORT"}},
+		&cli.IntFlag{Name: "ui-port", Value: temporalserver.DefaultUIPort, Usage: "loopback port of the embedded server's Temporal Web UI; 0 serves none", EnvVars: []string{"FERRY_UI_PORT"}},
 	}
 }
 
@@ -66,6 +69,19 @@ type session struct {
 	worker   sdkworker.Worker
 	lock     *os.File
 	embedded bool
+	ui       string // the embedded server's Web UI, whichever ferry process serves it; "" when none
+}
+
+// uiFile is where the ferry process hosting the embedded server writes its Web UI's URL, so
+// the commands that use that server print links to it.
+func uiFile(stateDir string) string { return filepath.Join(stateDir, "ui.url") }
+
+// runLink is the Web UI's page of a run, "" without a UI.
+func (s *session) runLink(namespace, id string) string {
+	if s.ui == "" {
+		return ""
+	}
+	return s.ui + "/namespaces/" + url.PathEscape(namespace) + "/workflows/" + url.PathEscape(id)
 }
 
 func (s *session) Close() {
@@ -177,7 +193,8 @@ func connectEmbedded(c *cli.Context) (*session, error) {
 	for {
 		// Another ferry process serving already? Use it; it runs a worker too.
 		if cl, err := dialQuick(c, addr); err == nil {
-			return &session{client: cl, embedded: true}, nil
+			ui, _ := os.ReadFile(uiFile(dir))
+			return &session{client: cl, embedded: true, ui: strings.TrimSpace(string(ui))}, nil
 		}
 		lock, err := tryLock(filepath.Join(dir, "server.lock"))
 		if err == nil {
@@ -219,16 +236,23 @@ func startEmbedded(c *cli.Context, dir string, port int, lock *os.File) (*sessio
 		Namespace:        c.String("namespace"),
 		SearchAttributes: map[string]enumspb.IndexedValueType{workflows.SearchAttributeRunbook: enumspb.INDEXED_VALUE_TYPE_KEYWORD},
 		LogFile:          filepath.Join(dir, "temporal.log"),
+		UIPort:           c.Int("ui-port"),
 	})
 	if err != nil {
 		return nil, cli.Exit(fmt.Sprintf("embedded Temporal server: %v", err), exitUnreachable)
+	}
+	// Written after the lock is held and the server serves: whoever reads it finds this UI.
+	if srv.UIURL() != "" {
+		_ = os.WriteFile(uiFile(dir), []byte(srv.UIURL()+"\n"), 0o600)
+	} else {
+		_ = os.Remove(uiFile(dir))
 	}
 	cl, err := client.Dial(client.Options{HostPort: srv.Address(), Namespace: c.String("namespace"), Logger: quietLogger()})
 	if err != nil {
 		_ = srv.Stop()
 		return nil, cli.Exit(fmt.Sprintf("embedded Temporal server: %v", err), exitUnreachable)
 	}
-	s := &session{client: cl, server: srv, lock: lock, embedded: true}
+	s := &session{client: cl, server: srv, lock: lock, embedded: true, ui: srv.UIURL()}
 	if err := s.startWorker(); err != nil {
 		s.Close()
 		return nil, err

@@ -73,6 +73,9 @@ Examples:
 				return err
 			}
 			fmt.Printf("started run %s (runbook %s)\n", id, plan.Runbook)
+			if link := s.runLink(c.String("namespace"), id); link != "" {
+				fmt.Printf("web UI: %s\n", link)
+			}
 			if c.Bool("detach") {
 				if s.hostsWorker() {
 					fmt.Println("note: this process hosted the embedded server; the run continues when a ferry process next runs (ferry resume " + id + ")")
@@ -90,6 +93,8 @@ func startRun(ctx context.Context, s *session, id string, in workflows.Input) er
 		TaskQueue:                workflows.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		Memo:                     map[string]any{workflows.MemoRunbook: in.Plan.Runbook, "file": in.Plan.File, "digest": in.Plan.Digest},
+		StaticSummary:            "runbook " + in.Plan.Runbook,
+		StaticDetails:            fmt.Sprintf("%s\n\n%s, sha256 %s", in.Plan.Description, in.Plan.File, in.Plan.Digest[:min(12, len(in.Plan.Digest))]),
 		TypedSearchAttributes:    temporal.NewSearchAttributes(temporal.NewSearchAttributeKeyKeyword(workflows.SearchAttributeRunbook).ValueSet(in.Plan.Runbook)),
 	}
 	_, err := s.client.ExecuteWorkflow(ctx, opts, workflows.RunbookWorkflowName, in)
@@ -193,6 +198,9 @@ func statusCommand() *cli.Command {
 				return printJSON(map[string]any{"status": st, "activities": pend})
 			}
 			fmt.Print(render(st, pend, time.Now()))
+			if link := s.runLink(c.String("namespace"), id); link != "" {
+				fmt.Printf("web UI: %s\n", link)
+			}
 			return nil
 		}),
 	}

@@ -35,6 +35,12 @@ func serverCommand() *cli.Command {
 			}
 			fmt.Printf("Temporal server on %s (namespace %s, state %s); Ferry worker running. Ctrl-C stops.\n",
 				s.server.Address(), c.String("namespace"), filepath.Join(c.String("state-dir"), "temporal.db"))
+			switch {
+			case s.server.UIURL() != "":
+				fmt.Printf("Temporal Web UI on %s\n", s.server.UIURL())
+			case s.server.UIError() != nil:
+				fmt.Printf("no Temporal Web UI: %v (choose another --ui-port)\n", s.server.UIError())
+			}
 			<-c.Context.Done()
 			return nil
 		},

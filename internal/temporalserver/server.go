@@ -30,6 +30,8 @@ import (
 	"go.temporal.io/server/common/primitives"
 	"go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
+
+	uiserver "github.com/temporalio/ui-server/v2/server"
 )
 
 // Options say where the server keeps its state and where it listens.
@@ -44,12 +46,18 @@ type Options struct {
 	SearchAttributes map[string]enumspb.IndexedValueType
 	// LogFile receives the server's own log (warnings and errors); empty discards it.
 	LogFile string
+	// UIPort serves Temporal's Web UI on 127.0.0.1 at this port; 0 serves none. A port taken
+	// leaves the server without a UI (UIError says why), not failed.
+	UIPort int
 }
 
 // Server is a running embedded Temporal server.
 type Server struct {
 	srv     temporal.Server
 	address string
+	ui      *uiserver.Server
+	uiURL   string
+	uiErr   error
 }
 
 // Start starts the server and returns once its frontend accepts connections.
@@ -148,14 +156,29 @@ func Start(opts Options) (*Server, error) {
 		_ = srv.Stop()
 		return nil, err
 	}
+	if opts.UIPort > 0 {
+		s.ui, s.uiURL, s.uiErr = startUI(opts.UIPort, s.address)
+	}
 	return s, nil
 }
 
 // Address is the frontend's host:port.
 func (s *Server) Address() string { return s.address }
 
-// Stop stops every service; the SQLite file stays consistent.
-func (s *Server) Stop() error { return s.srv.Stop() }
+// UIURL is the Web UI's base URL, empty when none is served; UIError then says why, when one
+// was asked for.
+func (s *Server) UIURL() string { return s.uiURL }
+
+// UIError is why the Web UI asked for is not served (its port was taken), or nil.
+func (s *Server) UIError() error { return s.uiErr }
+
+// Stop stops the Web UI and every service; the SQLite file stays consistent.
+func (s *Server) Stop() error {
+	if s.ui != nil {
+		s.ui.Stop()
+	}
+	return s.srv.Stop()
+}
 
 // serverConfig configures the services on the frontend's port and the seven others given.
 func serverConfig(opts Options, internal []int) (*config.Config, error) {

@@ -44,6 +44,7 @@ type cli struct {
 	t     *testing.T
 	state string
 	port  int
+	ui    int // the Web UI's port; 0 serves none
 }
 
 func newCLI(t *testing.T) *cli {
@@ -51,7 +52,7 @@ func newCLI(t *testing.T) *cli {
 }
 
 func (c *cli) cmd(args ...string) *exec.Cmd {
-	full := append([]string{"--state-dir", c.state, "--port", strconv.Itoa(c.port)}, args...)
+	full := append([]string{"--state-dir", c.state, "--port", strconv.Itoa(c.port), "--ui-port", strconv.Itoa(c.ui)}, args...)
 	cmd := exec.Command(ferryBin, full...)
 	cmd.Env = append(os.Environ(), "TEMPORAL_ADDRESS=")
 	return cmd
