@@ -376,6 +376,15 @@ func currentUser() string {
 	return "unknown"
 }
 
+// watchPatience is how long watch keeps asking a run that does not answer its status.
+const watchPatience = 2 * time.Minute
+
+// unreachable reports an error Ferry exits 4 for: Temporal, or the run's status, not answering.
+func unreachable(err error) bool {
+	var ec cli.ExitCoder
+	return errors.As(err, &ec) && ec.ExitCode() == exitUnreachable
+}
+
 // watch follows a run to its end. On a terminal it redraws in place and asks for approvals;
 // otherwise it prints one line per change.
 func watch(c *cli.Context, s *session, id string) error {
@@ -386,6 +395,7 @@ func watch(c *cli.Context, s *session, id string) error {
 	lines := 0
 	tick := time.NewTicker(300 * time.Millisecond)
 	defer tick.Stop()
+	var failing time.Time // since when status has not answered
 	for {
 		st, pend, err := fetchStatus(c.Context, s.client, id)
 		if err != nil && c.Context.Err() == nil && s.rehost(c) {
@@ -393,9 +403,20 @@ func watch(c *cli.Context, s *session, id string) error {
 			lines = 0
 			continue
 		}
+		// A status query can time out while the run's worker comes back (after a kill -9 the
+		// server first tries the dead worker): keep watching for a while before giving up.
+		if err != nil && c.Context.Err() == nil && unreachable(err) && (failing.IsZero() || time.Since(failing) < watchPatience) {
+			if failing.IsZero() {
+				failing = time.Now()
+				fmt.Printf("status of %s does not answer yet; still watching (%v)\n", id, err)
+			}
+			time.Sleep(time.Second)
+			continue
+		}
 		if err != nil {
 			return err
 		}
+		failing = time.Time{}
 		if tty {
 			out := render(st, pend, time.Now())
 			if lines > 0 {

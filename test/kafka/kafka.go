@@ -492,10 +492,17 @@ func waitKafka(addr string, brokers int, timeout time.Duration) error {
 }
 
 // clusterID is a random Kafka cluster id (a base64url UUID).
+// clusterID is a random KRaft cluster id: base64url of 16 bytes, as kafka-storage
+// random-uuid makes, never starting with '-', which the storage tool's argument parser would
+// take for a flag (one format in 64 failed so).
 func clusterID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
+	for {
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		if id := base64.RawURLEncoding.EncodeToString(b); id[0] != '-' {
+			return id
+		}
+	}
 }
 
 func mustPort(tb testing.TB) int {
