@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -120,6 +121,7 @@ func listCommand() *cli.Command {
 		Usage: "list runs, newest first",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "runbook", Usage: "only runs of this runbook"},
+			&cli.StringFlag{Name: "state", Usage: "only runs in this state: " + strings.Join(runStates, ", ")},
 			&cli.IntFlag{Name: "limit", Value: 50, Usage: "at most this many runs (1 or more)"},
 			outputFlag(),
 		},
@@ -127,12 +129,15 @@ func listCommand() *cli.Command {
 			if c.Int("limit") < 1 {
 				return cli.Exit(fmt.Sprintf("list: --limit %d: give 1 or more", c.Int("limit")), exitInvalid)
 			}
+			if st := c.String("state"); st != "" && !slices.Contains(runStates, st) {
+				return cli.Exit(fmt.Sprintf("list: --state %s: give one of %s", printable(st), strings.Join(runStates, ", ")), exitInvalid)
+			}
 			s, err := connect(c, false)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			runs, err := listRuns(c.Context, s, c.String("runbook"), c.Int("limit"))
+			runs, err := listRuns(c.Context, s, c.String("runbook"), c.String("state"), c.Int("limit"))
 			if err != nil {
 				return err
 			}
@@ -160,7 +165,13 @@ type runSummary struct {
 	Closed  time.Time `json:"closed,omitzero"`
 }
 
-func listRuns(ctx context.Context, s *session, name string, limit int) ([]runSummary, error) {
+// runStates are the states ferry list shows and filters by: runStatus's words.
+var runStates = []string{"running", string(workflows.PhaseSucceeded), string(workflows.PhaseFailed), string(workflows.PhaseCancelled),
+	string(workflows.PhaseTerminated), string(workflows.PhaseTimedOut)}
+
+// listRuns lists up to limit runs, newest first, of the runbook name and in the state given
+// (either empty: any).
+func listRuns(ctx context.Context, s *session, name, state string, limit int) ([]runSummary, error) {
 	out := []runSummary{}
 	var token []byte
 	dc := converter.GetDefaultDataConverter()
@@ -181,7 +192,7 @@ func listRuns(ctx context.Context, s *session, name string, limit int) ([]runSum
 				_ = dc.FromPayload(p, &r.Runbook)
 			}
 			// Runs that continued as new appear once per hand-over; keep the newest.
-			if e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW || (name != "" && r.Runbook != name) {
+			if e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW || (name != "" && r.Runbook != name) || (state != "" && r.Status != state) {
 				continue
 			}
 			out = append(out, r)

@@ -513,4 +513,13 @@ func TestCLIContract(t *testing.T) {
 	if out, code := c.run("list"); code != 0 || !strings.Contains(out, "terminated") {
 		t.Fatalf("list: %d %s", code, out)
 	}
+	if out, code := c.run("list", "--state", "terminated", "-o", "json"); code != 0 || !strings.Contains(out, `"id": "stuck"`) {
+		t.Fatalf("list --state terminated: %d %s", code, out)
+	}
+	if out, code := c.run("list", "--state", "running", "-o", "json"); code != 0 || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("list --state running: %d %s", code, out)
+	}
+	if out, code := c.run("list", "--state", "done"); code != 2 || !strings.Contains(out, "--state done: give one of running, succeeded, failed") {
+		t.Fatalf("list --state done: %d %s", code, out)
+	}
 }
