@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -117,13 +119,8 @@ func progressText(p map[string]any) string {
 // reads at a glance: numbers and short words as they are, short lists in full, anything
 // longer counted (status -o json has every value).
 func outputsText(out map[string]any) string {
-	keys := make([]string, 0, len(out))
-	for k := range out {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var parts []string
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(out)) {
 		if v := glance(k, out[k]); v != "" {
 			parts = append(parts, k+"="+v)
 		}
@@ -154,13 +151,8 @@ func glance(key string, v any) string {
 		}
 		return fmt.Sprintf("(%d)", len(v))
 	case map[string]any:
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
 		words := make([]string, 0, len(v))
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(v)) {
 			words = append(words, printable(k)+":"+glance(k, v[k]))
 		}
 		if s := strings.Join(words, ","); len(v) <= 5 && len(s) <= short && !strings.ContainsAny(s, "(){}") {
