@@ -63,7 +63,8 @@ func (a *Activities) Register(w worker.ActivityRegistry, extra map[string]Step) 
 	}
 }
 
-// declared holds a step to its catalogue entry and classifies its failures (classify). An
+// declared holds a step to its catalogue entry, keeps it heartbeating (keepAlive) and
+// classifies its failures (classify). An
 // output the catalogue does not declare is a Ferry bug (runbooks could not read it, ferry
 // steps would not document it), so the step fails saying so rather than returning it.
 func declared(name string, fn Step) Step {
@@ -72,7 +73,9 @@ func declared(name string, fn Step) Step {
 		panic(fmt.Sprintf("activities: step type %q is not an activity step of the catalogue", name))
 	}
 	return func(ctx context.Context, in runbook.StepInput) (runbook.StepResult, error) {
+		ctx, stop := keepAlive(ctx)
 		res, err := fn(ctx, in)
+		stop()
 		if err != nil {
 			return res, classify(err)
 		}
@@ -136,7 +139,7 @@ func poll(ctx context.Context, interval time.Duration, check func() (bool, strin
 		if err != nil {
 			return msg, err
 		}
-		activity.RecordHeartbeat(ctx, map[string]any{"status": msg})
+		progress(ctx, map[string]any{"status": msg})
 		if done {
 			return msg, nil
 		}

@@ -88,7 +88,7 @@ func (k kubeApps) scale(ctx context.Context, in runbook.StepInput, app *runbook.
 		undo.Workloads[w.String()], _ = json.Marshal(prev)
 		total += int(n)
 		previous += int(prev)
-		activity.RecordHeartbeat(ctx, map[string]any{"status": fmt.Sprintf("%s scaled %d -> %d", w, prev, n)})
+		progress(ctx, map[string]any{"status": fmt.Sprintf("%s scaled %d -> %d", w, prev, n)})
 	}
 	if _, err := waitRollouts(ctx, c, ws); err != nil {
 		return runbook.StepResult{}, err

@@ -20,7 +20,7 @@ func (a *Activities) groupsTranslate(ctx context.Context, in runbook.StepInput) 
 		return runbook.StepResult{}, err
 	}
 	defer closeFn()
-	f.Progress = func(d map[string]any) { activity.RecordHeartbeat(ctx, d) }
+	f.Progress = func(d map[string]any) { progress(ctx, d) }
 	t, err := f.TranslateGroups(ctx, flow.TranslateOptions{Groups: p.Groups, Force: p.Force, Checkpoints: p.Checkpoints == nil || *p.Checkpoints})
 	if err != nil {
 		return runbook.StepResult{}, err

@@ -78,27 +78,6 @@ func (builtinMirror) watch(ctx context.Context, a *Activities, spec runbook.Mirr
 	return err
 }
 
-// heartbeatEvery records details() as the activity's heartbeat every interval until the
-// returned stop is called.
-func heartbeatEvery(ctx context.Context, interval time.Duration, details func() any) (stop func()) {
-	hctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			activity.RecordHeartbeat(ctx, details())
-			select {
-			case <-hctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() { cancel(); <-done }
-}
-
 // progressDetails is a copy's heartbeat, as ferry status shows it on mirror.start.
 func progressDetails(p mirror.Progress, groupSync *string) map[string]any {
 	behind := make([]string, len(p.Behind))

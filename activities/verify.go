@@ -3,8 +3,6 @@ package activities
 import (
 	"context"
 
-	"go.temporal.io/sdk/activity"
-
 	"github.com/ferryhq/ferry/runbook"
 )
 
@@ -19,7 +17,7 @@ func (a *Activities) verifyParity(ctx context.Context, in runbook.StepInput) (ru
 		return runbook.StepResult{}, err
 	}
 	defer closeFn()
-	f.Progress = func(d map[string]any) { activity.RecordHeartbeat(ctx, d) }
+	f.Progress = func(d map[string]any) { progress(ctx, d) }
 	res, err := f.VerifyParity(ctx, p.Topics)
 	if err != nil {
 		return runbook.StepResult{}, err

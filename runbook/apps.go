@@ -49,21 +49,21 @@ func appTouches(with map[string]any, _ *Plan) []string {
 
 func init() {
 	Register(StepType{
-		Name: StepAppsScale, Params: AppsScaleParams{}, DefaultTimeout: 10 * time.Minute, HeartbeatTimeout: time.Minute,
+		Name: StepAppsScale, Params: AppsScaleParams{}, DefaultTimeout: 10 * time.Minute,
 		Summary: "Scale an app (0 pauses it) and wait until the change took effect; restore: true brings back its original replicas.",
 		Doc:     "Kubernetes apps are scaled through the scale subresource of every selected Deployment or StatefulSet, then waited for until their pods are updated and ready. The replicas before Ferry's first scaling are held in the workflow, so restore: true works days later and after any restart.",
 		Outputs: []Output{{"replicas", "Replicas now."}, {"previous", "Replicas before this step (summed over the workloads)."}, {"undo", "Per workload, what restore: true puts back."}},
 		Touches: appTouches,
 	})
 	Register(StepType{
-		Name: StepAppsRepoint, Params: AppsRepointParams{}, DefaultTimeout: 10 * time.Minute, HeartbeatTimeout: time.Minute,
+		Name: StepAppsRepoint, Params: AppsRepointParams{}, DefaultTimeout: 10 * time.Minute,
 		Summary: "Point an app at another cluster and wait until it uses it; restore: true puts back what it used before.",
 		Doc:     "Kubernetes apps: changes what the app's connection names (an env var on containers, a ConfigMap key, Secret references), records the previous values on the workload (annotation ferry.dev/repoint) and waits for the rollout.",
 		Outputs: []Output{{"previous", "The cluster or bootstrap servers the app used before."}, {"undo", "What restore: true puts back."}},
 		Touches: appTouches,
 	})
 	Register(StepType{
-		Name: StepAppsWait, Params: AppsWaitParams{}, DefaultTimeout: 10 * time.Minute, HeartbeatTimeout: time.Minute,
+		Name: StepAppsWait, Params: AppsWaitParams{}, DefaultTimeout: 10 * time.Minute,
 		Summary: "Wait until an app's rollout is complete and every replica is ready.",
 		Outputs: []Output{{"ready", "Ready replicas, summed over the workloads."}},
 		Touches: appTouches,

@@ -26,7 +26,9 @@ type StepType struct {
 	Control bool
 	// Timeout of one attempt when the runbook sets none.
 	DefaultTimeout time.Duration
-	// HeartbeatTimeout for long activities that report progress; 0 means they do not heartbeat.
+	// HeartbeatTimeout is how long an attempt may go without a heartbeat before Temporal
+	// runs it again elsewhere (its worker is taken for lost); 0 means StepHeartbeatTimeout.
+	// Every activity step heartbeats at a quarter of it, with or without progress to tell.
 	HeartbeatTimeout time.Duration
 	// Touches lists what the step reads or changes, for ferry plan.
 	Touches func(with map[string]any, p *Plan) []string

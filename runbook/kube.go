@@ -76,13 +76,13 @@ func init() {
 		Touches: kubeTouches,
 	})
 	Register(StepType{
-		Name: StepKubeDelete, Params: KubeDeleteParams{}, DefaultTimeout: 5 * time.Minute, HeartbeatTimeout: time.Minute,
+		Name: StepKubeDelete, Params: KubeDeleteParams{}, DefaultTimeout: 5 * time.Minute,
 		Summary: "Delete Kubernetes objects (absent ones are fine) and wait until they are gone.",
 		Outputs: []Output{{"deleted", "Objects that existed and were deleted."}},
 		Touches: kubeTouches,
 	})
 	Register(StepType{
-		Name: StepKubeWait, Params: KubeWaitParams{}, DefaultTimeout: 15 * time.Minute, HeartbeatTimeout: time.Minute,
+		Name: StepKubeWait, Params: KubeWaitParams{}, DefaultTimeout: 15 * time.Minute,
 		Summary: "Wait until a Kubernetes object has a condition True (e.g. a Kafka, KafkaTopic or KafkaUser Ready) or a JSONPath value.",
 		Doc:     "A status.observedGeneration older than metadata.generation means the controller has not seen the latest change yet: the object is not ready then, whatever its conditions say.",
 		Outputs: []Output{{"value", "The condition's status or the JSONPath value at the end."}},

@@ -142,3 +142,26 @@ func TestBootstrapForms(t *testing.T) {
 		}
 	}
 }
+
+// A worker lost mid-step costs the step's heartbeat timeout, so no activity step may be
+// planned without one (it would wait out its whole timeout instead).
+func TestEveryActivityStepHasAHeartbeatTimeout(t *testing.T) {
+	files, _ := filepath.Glob("../runbooks/*.yaml")
+	for _, f := range files {
+		rb, src, err := LoadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := rb.Compile(src, nil, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		check := func(s *PlanStep) {
+			if s.Uses != "" && !s.Control && s.HeartbeatTimeout.D() <= 0 {
+				t.Errorf("%s: step %s (%s) has no heartbeat timeout", f, s.ID, s.Uses)
+			}
+		}
+		Walk(plan.Steps, check)
+		Walk(plan.Rollback, check)
+	}
+}

@@ -2,6 +2,7 @@ package runbook
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -54,6 +55,9 @@ const (
 	DefaultStepTimeout = 10 * time.Minute
 	DefaultBackoff     = time.Second
 	DefaultMaxBackoff  = 30 * time.Second
+	// StepHeartbeatTimeout is what a lost worker costs an activity step that sets no
+	// heartbeat timeout of its own: the step runs again on another worker after it.
+	StepHeartbeatTimeout = 20 * time.Second
 )
 
 // Walk calls fn for every step, blocks first and then their children, in order.
@@ -184,7 +188,9 @@ func compileSteps(steps []*Step, env map[string]any, plan *Plan, errs *Errors) [
 				ps.Timeout = Duration(t.DefaultTimeout)
 			}
 		}
-		ps.HeartbeatTimeout = Duration(t.HeartbeatTimeout)
+		if !t.Control {
+			ps.HeartbeatTimeout = Duration(cmp.Or(t.HeartbeatTimeout, StepHeartbeatTimeout))
+		}
 		if s.With != nil {
 			with, _ := nodeValue(s.With).(map[string]any)
 			resolved := resolveParamsOnly(with, env, report("with"))

@@ -87,14 +87,13 @@ func chaos(t *testing.T, name string, rng *rand.Rand, kills int) {
 			status, _ := c.run("status", id)
 			t.Fatalf("the run did not succeed after the kills (%v):\n%s\n%s", p.err, p.out.String(), status)
 		}
-	// A step activity lost with its worker and without a heartbeat timeout (groups.translate,
-	// apps.scale: 10 minutes) is retried only when its attempt times out: a known gap (a lost
-	// worker should cost seconds for every step, not only the heartbeating ones), so the run
-	// gets that long to end before the test calls it stuck.
-	case <-time.After(12 * time.Minute):
+	// Every activity heartbeats, so one lost with its worker runs again within its heartbeat
+	// timeout (20 s for steps, a minute for mirror.start's deploy): a run still going five
+	// minutes after the last kill is stuck.
+	case <-time.After(5 * time.Minute):
 		_ = p.cmd.Process.Kill()
 		status, _ := c.run("status", id)
-		t.Fatalf("the run did not end within 12 minutes of the last kill:\n%s", status)
+		t.Fatalf("the run did not end within 5 minutes of the last kill:\n%s", status)
 	}
 	var report bytes.Buffer
 	ok, err := estate.Settle(context.Background(), &report, time.Since(began))
