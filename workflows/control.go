@@ -149,12 +149,19 @@ func (r *runner) mirrorStart(ctx workflow.Context, st *StepState) error {
 		st.Outputs = out
 	}
 	id := r.runID + "-mirror"
-	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+	opts := workflow.ChildWorkflowOptions{
 		StaticSummary:     fmt.Sprintf("mirror %s → %s (%s engine) of run %s", rep.Origin, rep.Target, rep.Engine.Or(), r.runID),
 		WorkflowID:        id,
 		TaskQueue:         TaskQueue,
 		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
-	})
+	}
+	if r.searchable(ctx) {
+		// The mirror is found with its run: by runbook, in phase "mirroring".
+		opts.TypedSearchAttributes = temporal.NewSearchAttributes(
+			temporal.NewSearchAttributeKeyKeyword(SearchAttributeRunbook).ValueSet(r.plan.Runbook),
+			phaseKey.ValueSet(PhaseMirroring))
+	}
+	cctx := workflow.WithChildOptions(ctx, opts)
 	f := workflow.ExecuteChildWorkflow(cctx, MirrorWorkflowName, spec)
 	if err := f.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
 		return err

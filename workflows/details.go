@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/ferryhq/ferry/runbook"
@@ -14,6 +15,65 @@ import (
 // Details are not part of the history: setting them costs nothing on replay.
 func (r *runner) showDetails(ctx workflow.Context) {
 	workflow.SetCurrentDetails(ctx, r.details())
+	r.upsertSearch(ctx)
+}
+
+var (
+	phaseKey = temporal.NewSearchAttributeKeyKeyword(SearchAttributePhase)
+	stepKey  = temporal.NewSearchAttributeKeyKeyword(SearchAttributeStep)
+)
+
+// upsertSearch keeps FerryPhase and FerryStep current when they change. Only a run started
+// with FerryPhase set does: its server has the attributes (an upsert of an unknown one
+// fails the workflow task), and runs recorded before these attributes replay without the
+// upserts, as they were recorded.
+func (r *runner) upsertSearch(ctx workflow.Context) {
+	if !r.searchable(ctx) {
+		return
+	}
+	phase, step := string(r.phase()), strings.Join(r.atSteps(), ",")
+	if phase == r.search.phase && step == r.search.step {
+		return
+	}
+	update := []temporal.SearchAttributeUpdate{phaseKey.ValueSet(phase), stepKey.ValueSet(step)}
+	if step == "" {
+		update[1] = stepKey.ValueUnset()
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, update...); err == nil {
+		r.search.phase, r.search.step = phase, step
+	}
+}
+
+// searchable says whether the run was started with FerryPhase, so keeps it current.
+func (r *runner) searchable(ctx workflow.Context) bool {
+	if r.search == nil {
+		sa := workflow.GetTypedSearchAttributes(ctx)
+		_, ok := sa.GetKeyword(phaseKey)
+		r.search = &searchState{enabled: ok}
+		r.search.phase, _ = sa.GetKeyword(phaseKey)
+		r.search.step, _ = sa.GetKeyword(stepKey)
+	}
+	return r.search.enabled
+}
+
+// searchState is what the run last upserted.
+type searchState struct {
+	enabled     bool
+	phase, step string
+}
+
+// atSteps are the steps the run is at: waiting for a person, running or retrying.
+func (r *runner) atSteps() []string {
+	var at []string
+	r.walkAll(func(s *runbook.PlanStep) {
+		switch r.state.Steps[s.ID].Status {
+		case StepRunning, StepRetrying, StepWaiting:
+			if s.Parallel == nil {
+				at = append(at, s.ID)
+			}
+		}
+	})
+	return at
 }
 
 // details is the run's state in a few Markdown lines, the command a person needs included.

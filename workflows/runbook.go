@@ -65,6 +65,8 @@ type runner struct {
 	limit int
 	// mirror is the running mirror child of this run, if any.
 	mirror workflow.ChildWorkflowFuture
+	// search is what the run last upserted as its search attributes; nil before the first.
+	search *searchState
 }
 
 func (r *runner) initSteps(steps []*runbook.PlanStep, depth int, rollback bool) {

@@ -21,7 +21,14 @@ const (
 	// MemoRunbook and SearchAttributeRunbook let a run be found by its runbook's name.
 	MemoRunbook            = "runbook"
 	SearchAttributeRunbook = "FerryRunbook"
+	// SearchAttributePhase and SearchAttributeStep keep a run's phase and the steps it is at
+	// (running, retrying or waiting, comma-separated) findable while it runs.
+	SearchAttributePhase = "FerryPhase"
+	SearchAttributeStep  = "FerryStep"
 )
+
+// SearchAttributes are Ferry's keyword search attributes, registered on the embedded server.
+var SearchAttributes = []string{SearchAttributeRunbook, SearchAttributePhase, SearchAttributeStep}
 
 // Phase is where a run stands as a whole.
 type Phase string
@@ -40,6 +47,8 @@ const (
 	// no rollback ran.
 	PhaseTerminated Phase = "terminated"
 	PhaseTimedOut   Phase = "timed out"
+	// PhaseMirroring is the FerryPhase of a run's mirror child while it copies.
+	PhaseMirroring = "mirroring"
 )
 
 // Terminal reports whether the run has ended.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -234,7 +235,7 @@ func startEmbedded(c *cli.Context, dir string, port int, lock *os.File) (*sessio
 		DatabaseFile:     filepath.Join(dir, "temporal.db"),
 		Port:             port,
 		Namespace:        c.String("namespace"),
-		SearchAttributes: map[string]enumspb.IndexedValueType{workflows.SearchAttributeRunbook: enumspb.INDEXED_VALUE_TYPE_KEYWORD},
+		SearchAttributes: ferryAttributes(),
 		LogFile:          filepath.Join(dir, "temporal.log"),
 		UIPort:           c.Int("ui-port"),
 	})
@@ -253,6 +254,10 @@ func startEmbedded(c *cli.Context, dir string, port int, lock *os.File) (*sessio
 		return nil, cli.Exit(fmt.Sprintf("embedded Temporal server: %v", err), exitUnreachable)
 	}
 	s := &session{client: cl, server: srv, lock: lock, embedded: true, ui: srv.UIURL()}
+	if err := addSearchAttributes(c.Context, cl, c.String("namespace")); err != nil {
+		s.Close()
+		return nil, cli.Exit(fmt.Sprintf("embedded Temporal server: search attributes: %v", err), exitUnreachable)
+	}
 	if err := s.startWorker(); err != nil {
 		s.Close()
 		return nil, err
@@ -270,3 +275,31 @@ func (s *session) startWorker() error {
 }
 
 var errNoRun = errors.New("no such run")
+
+func ferryAttributes() map[string]enumspb.IndexedValueType {
+	m := map[string]enumspb.IndexedValueType{}
+	for _, a := range workflows.SearchAttributes {
+		m[a] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+	}
+	return m
+}
+
+// addSearchAttributes registers those of Ferry's search attributes the namespace lacks: a
+// state directory created by an older Ferry has only some.
+func addSearchAttributes(ctx context.Context, cl client.Client, namespace string) error {
+	have, err := cl.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return err
+	}
+	missing := map[string]enumspb.IndexedValueType{}
+	for name, kind := range ferryAttributes() {
+		if _, ok := have.CustomAttributes[name]; !ok {
+			missing[name] = kind
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err = cl.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing})
+	return err
+}

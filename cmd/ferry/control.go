@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -144,13 +145,13 @@ func listCommand() *cli.Command {
 			if c.String("output") == "json" {
 				return printJSON(runs)
 			}
-			fmt.Printf("%-40s %-24s %-16s %-20s %s\n", "RUN", "RUNBOOK", "STATUS", "STARTED", "CLOSED")
+			fmt.Printf("%-40s %-24s %-21s %-20s %-20s %s\n", "RUN", "RUNBOOK", "STATUS", "STARTED", "CLOSED", "AT")
 			for _, r := range runs {
 				closed := ""
 				if !r.Closed.IsZero() {
 					closed = r.Closed.Local().Format("2006-01-02 15:04:05")
 				}
-				fmt.Printf("%-40s %-24s %-16s %-20s %s\n", r.ID, r.Runbook, r.Status, r.Started.Local().Format("2006-01-02 15:04:05"), closed)
+				fmt.Printf("%-40s %-24s %-21s %-20s %-20s %s\n", r.ID, r.Runbook, r.Status, r.Started.Local().Format("2006-01-02 15:04:05"), closed, r.At)
 			}
 			return nil
 		},
@@ -163,10 +164,15 @@ type runSummary struct {
 	Status  string    `json:"status"`
 	Started time.Time `json:"started"`
 	Closed  time.Time `json:"closed,omitzero"`
+	// At are the steps a running run is at (running, retrying, waiting for a person).
+	At string `json:"at,omitempty"`
 }
 
 // runStates are the states ferry list shows and filters by: runStatus's words.
-var runStates = []string{"running", string(workflows.PhaseSucceeded), string(workflows.PhaseFailed), string(workflows.PhaseCancelled),
+// A run keeping FerryPhase current shows its phase: waiting, paused, rolling back, rolled
+// back; "running" selects every run not yet ended.
+var runStates = []string{"running", string(workflows.PhaseWaiting), string(workflows.PhasePaused), string(workflows.PhaseRollingBack),
+	string(workflows.PhaseSucceeded), string(workflows.PhaseFailed), string(workflows.PhaseRolledBack), string(workflows.PhaseCancelled),
 	string(workflows.PhaseTerminated), string(workflows.PhaseTimedOut)}
 
 // listRuns lists up to limit runs, newest first, of the runbook name and in the state given
@@ -191,8 +197,19 @@ func listRuns(ctx context.Context, s *session, name, state string, limit int) ([
 			if p, ok := e.GetMemo().GetFields()[workflows.MemoRunbook]; ok {
 				_ = dc.FromPayload(p, &r.Runbook)
 			}
+			running := e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+			sa := e.GetSearchAttributes().GetIndexedFields()
+			var phase string
+			if p, ok := sa[workflows.SearchAttributePhase]; ok && (running || e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_FAILED) {
+				_ = dc.FromPayload(p, &phase) // a failed run's phase says whether it rolled back
+			}
+			r.Status = cmp.Or(phase, r.Status)
+			if p, ok := sa[workflows.SearchAttributeStep]; ok && running {
+				_ = dc.FromPayload(p, &r.At)
+			}
 			// Runs that continued as new appear once per hand-over; keep the newest.
-			if e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW || (name != "" && r.Runbook != name) || (state != "" && r.Status != state) {
+			if e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW || (name != "" && r.Runbook != name) ||
+				(state != "" && r.Status != state && (state != "running" || !running)) {
 				continue
 			}
 			out = append(out, r)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -95,15 +96,15 @@ func startRun(ctx context.Context, s *session, id string, in workflows.Input) er
 		Memo:                     map[string]any{workflows.MemoRunbook: in.Plan.Runbook, "file": in.Plan.File, "digest": in.Plan.Digest},
 		StaticSummary:            "runbook " + in.Plan.Runbook,
 		StaticDetails:            fmt.Sprintf("%s\n\n%s, sha256 %s", in.Plan.Description, in.Plan.File, in.Plan.Digest[:min(12, len(in.Plan.Digest))]),
-		TypedSearchAttributes:    temporal.NewSearchAttributes(temporal.NewSearchAttributeKeyKeyword(workflows.SearchAttributeRunbook).ValueSet(in.Plan.Runbook)),
 	}
-	_, err := s.client.ExecuteWorkflow(ctx, opts, workflows.RunbookWorkflowName, in)
+	var err error
+	for _, sa := range searchAttributes(in.Plan.Runbook) {
+		opts.TypedSearchAttributes = sa
+		if _, err = s.client.ExecuteWorkflow(ctx, opts, workflows.RunbookWorkflowName, in); !unknownSearchAttribute(err) {
+			break
+		}
+	}
 	var invalid *serviceerror.InvalidArgument
-	if errors.As(err, &invalid) && strings.Contains(invalid.Error(), workflows.SearchAttributeRunbook) {
-		// An external cluster without Ferry's search attribute: the memo still names the runbook.
-		opts.TypedSearchAttributes = temporal.SearchAttributes{}
-		_, err = s.client.ExecuteWorkflow(ctx, opts, workflows.RunbookWorkflowName, in)
-	}
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		return cli.Exit(fmt.Sprintf("run %s already exists: choose another --id, or 'ferry resume %s'", id, id), exitInvalid)
@@ -521,4 +522,21 @@ func exitFor(st *workflows.Status) error {
 		return cli.Exit("", exitCancelled)
 	}
 	return cli.Exit("", exitFailed)
+}
+
+// searchAttributes are what a run starts with, best first: runbook and phase (the run then
+// keeps phase and step current), the runbook alone (an external cluster where an older Ferry
+// registered only that), none (the memo still names the runbook).
+func searchAttributes(runbook string) []temporal.SearchAttributes {
+	rb := temporal.NewSearchAttributeKeyKeyword(workflows.SearchAttributeRunbook).ValueSet(runbook)
+	phase := temporal.NewSearchAttributeKeyKeyword(workflows.SearchAttributePhase).ValueSet(string(workflows.PhaseRunning))
+	return []temporal.SearchAttributes{temporal.NewSearchAttributes(rb, phase), temporal.NewSearchAttributes(rb), {}}
+}
+
+// unknownSearchAttribute says the server refused a start for a search attribute it lacks.
+func unknownSearchAttribute(err error) bool {
+	var invalid *serviceerror.InvalidArgument
+	return errors.As(err, &invalid) && slices.ContainsFunc(workflows.SearchAttributes, func(a string) bool {
+		return strings.Contains(invalid.Message, a)
+	})
 }

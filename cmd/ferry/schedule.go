@@ -74,20 +74,29 @@ func scheduleCreate(c *cli.Context) error {
 		return err
 	}
 	defer s.Close()
-	_, err = s.client.ScheduleClient().Create(c.Context, client.ScheduleOptions{
-		ID:      n,
-		Spec:    spec,
-		Overlap: overlap,
-		Paused:  c.Bool("paused"),
-		Note:    c.String("note"),
-		Action: &client.ScheduleWorkflowAction{
-			ID:        n,
-			Workflow:  workflows.RunbookWorkflowName,
-			Args:      []any{workflows.Input{Plan: plan}},
-			TaskQueue: workflows.TaskQueue,
-			Memo:      map[string]any{workflows.MemoRunbook: plan.Runbook, "file": plan.File, "digest": plan.Digest, "schedule": n},
-		},
-	})
+	action := &client.ScheduleWorkflowAction{
+		ID:            n,
+		Workflow:      workflows.RunbookWorkflowName,
+		Args:          []any{workflows.Input{Plan: plan}},
+		TaskQueue:     workflows.TaskQueue,
+		Memo:          map[string]any{workflows.MemoRunbook: plan.Runbook, "file": plan.File, "digest": plan.Digest, "schedule": n},
+		StaticSummary: fmt.Sprintf("runbook %s (schedule %s)", plan.Runbook, n),
+		StaticDetails: fmt.Sprintf("%s\n\n%s, sha256 %s", plan.Description, plan.File, plan.Digest[:min(12, len(plan.Digest))]),
+	}
+	for _, sa := range searchAttributes(plan.Runbook) {
+		action.TypedSearchAttributes = sa
+		_, err = s.client.ScheduleClient().Create(c.Context, client.ScheduleOptions{
+			ID:      n,
+			Spec:    spec,
+			Overlap: overlap,
+			Paused:  c.Bool("paused"),
+			Note:    c.String("note"),
+			Action:  action,
+		})
+		if !unknownSearchAttribute(err) {
+			break
+		}
+	}
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("schedule create %s: %v", n, err), exitInvalid)
 	}

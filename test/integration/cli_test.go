@@ -123,6 +123,14 @@ func TestCLIRunSurvivesKill9(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+	// The run keeps its phase and step in search attributes: list shows where it waits.
+	listed := waitFor(t, 30*time.Second, func() (string, bool) {
+		out, _ := c.run("list", "-o", "json", "--state", "waiting for approval")
+		return out, strings.Contains(out, `"at": "cutover_gate"`) && strings.Contains(out, `"id": "k9"`)
+	})
+	if out, _ := c.run("list", "--state", "running"); !strings.Contains(out, "k9") {
+		t.Fatalf("list --state running leaves out a run waiting for approval:\n%s\n(json: %s)", out, listed)
+	}
 	if err := runner.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -170,6 +178,10 @@ rollback:
 	if strings.Contains(out, "ferry: run f1") {
 		t.Fatalf("the run's error was printed again on exit:\n%s", out)
 	}
+	waitFor(t, 30*time.Second, func() (string, bool) {
+		out, _ := c.run("list", "--state", "rolled back")
+		return out, strings.Contains(out, "f1")
+	})
 	if out, code := c.run("status", "nope"); code != 2 || !strings.Contains(out, `no run "nope"`) {
 		t.Fatalf("status of a missing run: %d %s", code, out)
 	}
@@ -521,5 +533,21 @@ func TestCLIContract(t *testing.T) {
 	}
 	if out, code := c.run("list", "--state", "done"); code != 2 || !strings.Contains(out, "--state done: give one of running, succeeded, failed") {
 		t.Fatalf("list --state done: %d %s", code, out)
+	}
+}
+
+// waitFor calls check until it reports done, failing the test with its last output after d.
+func waitFor(t *testing.T, d time.Duration, check func() (string, bool)) string {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		out, ok := check()
+		if ok {
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s; last seen:\n%s", d, out)
+		}
+		time.Sleep(300 * time.Millisecond)
 	}
 }
