@@ -18,6 +18,7 @@ import (
 	"github.com/ferryhq/ferry/internal/contract"
 	"github.com/ferryhq/ferry/internal/kafka"
 	"github.com/ferryhq/ferry/internal/kube"
+	"github.com/ferryhq/ferry/internal/metrics"
 	"github.com/ferryhq/ferry/runbook"
 )
 
@@ -33,6 +34,9 @@ type Activities struct {
 	}
 	// Now is the clock drills measure the RPO by; time.Now when nil.
 	Now func() time.Time
+	// Metrics receives mirror progress, group positions and drill results for /metrics; nil
+	// records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Step is the implementation of one step type.

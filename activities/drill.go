@@ -23,7 +23,9 @@ func (a *Activities) drillMeasure(ctx context.Context, in runbook.StepInput) (ru
 	if err != nil {
 		return runbook.StepResult{}, err
 	}
-	if err := d.Check(p.MaxRPO.D(), p.MaxBehind); err != nil {
+	err = d.Check(p.MaxRPO.D(), p.MaxBehind)
+	a.Metrics.Drill(in.Runbook, d.RPO, err == nil)
+	if err != nil {
 		return runbook.StepResult{}, err
 	}
 	return result(map[string]any{

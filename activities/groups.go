@@ -48,5 +48,19 @@ func (a *Activities) groupsWait(ctx context.Context, in runbook.StepInput) (runb
 		return runbook.StepResult{}, err
 	}
 	defer closeFn()
-	return waitLag(ctx, p.Interval.D(), p.MaxLag, func() (int64, error) { return flow.GroupsLag(ctx, adm, opts, p.Groups) })
+	gauges := map[string]func(){} // each group's series, removed when the step ends
+	defer func() {
+		for _, forget := range gauges {
+			forget()
+		}
+	}()
+	return waitLag(ctx, p.Interval.D(), p.MaxLag, func() (int64, error) {
+		behind, err := flow.GroupsLag(ctx, adm, opts, p.Groups)
+		var total int64
+		for g, n := range behind {
+			total += n
+			gauges[g] = a.Metrics.GroupBehind(name, g, n)
+		}
+		return total, err
+	})
 }

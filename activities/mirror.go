@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -122,15 +121,13 @@ func waitLag(ctx context.Context, interval time.Duration, maxLag int, measure fu
 	if interval <= 0 {
 		interval = time.Second
 	}
-	var last atomic.Pointer[map[string]any]
-	last.Store(&map[string]any{"maxLag": maxLag})
-	defer heartbeatEvery(ctx, time.Second, func() any { return *last.Load() })()
+	progress(ctx, map[string]any{"maxLag": maxLag})
 	for {
 		lag, err := measure()
 		if err != nil {
 			return runbook.StepResult{}, err
 		}
-		last.Store(&map[string]any{"lag": lag, "maxLag": maxLag})
+		progress(ctx, map[string]any{"lag": lag, "maxLag": maxLag})
 		if lag <= int64(maxLag) {
 			return result(map[string]any{"lag": lag})
 		}

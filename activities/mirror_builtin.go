@@ -11,6 +11,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 
+	"github.com/ferryhq/ferry/internal/metrics"
 	"github.com/ferryhq/ferry/internal/mirror"
 	"github.com/ferryhq/ferry/runbook"
 )
@@ -59,6 +60,8 @@ func (builtinMirror) watch(ctx context.Context, a *Activities, spec runbook.Mirr
 			syncGroups(gctx, gs, every, &groups)
 		}()
 	}
+	gauges := a.Metrics.Mirror(spec.RunID)
+	defer gauges.Forget()
 	err = mirror.Run(ctx, mirror.Config{
 		Origin: origin, Target: target,
 		Select:    rep.Topics.Select,
@@ -68,6 +71,7 @@ func (builtinMirror) watch(ctx context.Context, a *Activities, spec runbook.Mirr
 		Progress: func(p mirror.Progress) {
 			d := progressDetails(p, groups.Load())
 			details.Store(&d)
+			report(gauges, p)
 		},
 	})
 	var tooLarge *mirror.RecordTooLargeError
@@ -122,4 +126,20 @@ func syncGroups(ctx context.Context, gs mirror.GroupSync, every time.Duration, l
 		}
 		last.Store(&msg)
 	}
+}
+
+// report gives a copy's progress to its metrics.
+func report(m *metrics.Mirror, p mirror.Progress) {
+	if m == nil {
+		return
+	}
+	parts := make([]metrics.PartitionProgress, len(p.Each))
+	for i, e := range p.Each {
+		parts[i] = metrics.PartitionProgress{Topic: e.Topic, Partition: e.Partition.Partition, Records: e.Records, Bytes: e.Bytes, Lag: e.Lag, RPO: e.RPO}
+	}
+	age := time.Duration(-1)
+	if !p.HeartbeatAt.IsZero() {
+		age = time.Since(p.HeartbeatAt)
+	}
+	m.Report(parts, age, p.Stalled != nil)
 }

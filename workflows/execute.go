@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/internal/contract"
+	"github.com/ferryhq/ferry/internal/metrics"
 	"github.com/ferryhq/ferry/runbook"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -74,6 +75,12 @@ func (r *runner) finish(ctx workflow.Context, st *StepState, status StepStatus, 
 	st.Status, st.EndedAt = status, &now
 	if err != nil {
 		st.LastError = errorMessage(err)
+	}
+	if st.StartedAt != nil {
+		// The SDK's handler reports nothing while a history replays: each step counts once.
+		workflow.GetMetricsHandler(ctx).WithTags(map[string]string{
+			"runbook": r.plan.Runbook, "step": st.ID, "uses": st.Uses, "outcome": string(status),
+		}).Timer(metrics.StepDuration).Record(now.Sub(*st.StartedAt))
 	}
 	r.showDetails(ctx)
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/ferryhq/ferry/activities"
+	"github.com/ferryhq/ferry/internal/metrics"
 	"github.com/ferryhq/ferry/internal/temporalserver"
 	"github.com/ferryhq/ferry/internal/worker"
 	"github.com/ferryhq/ferry/workflows"
@@ -71,6 +73,9 @@ type session struct {
 	lock     *os.File
 	embedded bool
 	ui       string // the embedded server's Web UI, whichever ferry process serves it; "" when none
+	// metrics collects this process's SDK and Ferry series when it serves /metrics (ferry
+	// server, ferry worker); nil otherwise.
+	metrics *metrics.Metrics
 }
 
 // uiFile is where the ferry process hosting the embedded server writes its Web UI's URL, so
@@ -92,6 +97,7 @@ func (s *session) Close() {
 	if s.client != nil {
 		s.client.Close()
 	}
+	s.metrics.Close()
 	if s.server != nil {
 		_ = s.server.Stop()
 	}
@@ -136,11 +142,13 @@ func connect(c *cli.Context, wantWorker bool) (*session, error) {
 		if err != nil {
 			return nil, cli.Exit(err.Error(), exitInvalid)
 		}
+		m := metricsFor(c)
+		opts.MetricsHandler = m.SDK()
 		cl, err := client.Dial(opts)
 		if err != nil {
 			return nil, cli.Exit(fmt.Sprintf("cannot reach Temporal at %s: %v", addr, err), exitUnreachable)
 		}
-		s := &session{client: cl}
+		s := &session{client: cl, metrics: m}
 		if wantWorker {
 			if err := s.startWorker(); err != nil {
 				s.Close()
@@ -193,9 +201,9 @@ func connectEmbedded(c *cli.Context) (*session, error) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		// Another ferry process serving already? Use it; it runs a worker too.
-		if cl, err := dialQuick(c, addr); err == nil {
+		if cl, err := dialQuick(c, addr, metricsFor(c)); err == nil {
 			ui, _ := os.ReadFile(uiFile(dir))
-			return &session{client: cl, embedded: true, ui: strings.TrimSpace(string(ui))}, nil
+			return &session{client: cl, embedded: true, ui: strings.TrimSpace(string(ui)), metrics: metricsFor(c)}, nil
 		}
 		lock, err := tryLock(filepath.Join(dir, "server.lock"))
 		if err == nil {
@@ -212,10 +220,10 @@ func connectEmbedded(c *cli.Context) (*session, error) {
 	}
 }
 
-func dialQuick(c *cli.Context, addr string) (client.Client, error) {
+func dialQuick(c *cli.Context, addr string, m *metrics.Metrics) (client.Client, error) {
 	ctx, cancel := context.WithTimeout(c.Context, 2*time.Second)
 	defer cancel()
-	return client.DialContext(ctx, client.Options{HostPort: addr, Namespace: c.String("namespace"), Logger: quietLogger()})
+	return client.DialContext(ctx, client.Options{HostPort: addr, Namespace: c.String("namespace"), Logger: quietLogger(), MetricsHandler: m.SDK()})
 }
 
 func tryLock(path string) (*os.File, error) {
@@ -248,12 +256,13 @@ func startEmbedded(c *cli.Context, dir string, port int, lock *os.File) (*sessio
 	} else {
 		_ = os.Remove(uiFile(dir))
 	}
-	cl, err := client.Dial(client.Options{HostPort: srv.Address(), Namespace: c.String("namespace"), Logger: quietLogger()})
+	m := metricsFor(c)
+	cl, err := client.Dial(client.Options{HostPort: srv.Address(), Namespace: c.String("namespace"), Logger: quietLogger(), MetricsHandler: m.SDK()})
 	if err != nil {
 		_ = srv.Stop()
 		return nil, cli.Exit(fmt.Sprintf("embedded Temporal server: %v", err), exitUnreachable)
 	}
-	s := &session{client: cl, server: srv, lock: lock, embedded: true, ui: srv.UIURL()}
+	s := &session{client: cl, server: srv, lock: lock, embedded: true, ui: srv.UIURL(), metrics: m}
 	if err := addSearchAttributes(c.Context, cl, c.String("namespace")); err != nil {
 		s.Close()
 		return nil, cli.Exit(fmt.Sprintf("embedded Temporal server: search attributes: %v", err), exitUnreachable)
@@ -266,7 +275,7 @@ func startEmbedded(c *cli.Context, dir string, port int, lock *os.File) (*sessio
 }
 
 func (s *session) startWorker() error {
-	w := worker.New(s.client, worker.Options{Activities: &activities.Activities{Sandboxes: sandboxes}})
+	w := worker.New(s.client, worker.Options{Activities: &activities.Activities{Sandboxes: sandboxes, Metrics: s.metrics}})
 	if err := w.Start(); err != nil {
 		return cli.Exit(fmt.Sprintf("start worker: %v", err), exitUnreachable)
 	}
@@ -302,4 +311,43 @@ func addSearchAttributes(ctx context.Context, cl client.Client, namespace string
 	}
 	_, err = cl.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing})
 	return err
+}
+
+// processMetrics is this process's one registry: the Temporal client, the worker and the
+// /metrics endpoint share it.
+var processMetrics = sync.OnceValue(metrics.New)
+
+// metricsFor is the registry when the command serves /metrics (--metrics-address), else nil.
+func metricsFor(c *cli.Context) *metrics.Metrics {
+	if c.String("metrics-address") == "" {
+		return nil
+	}
+	return processMetrics()
+}
+
+func metricsFlag() cli.Flag {
+	return &cli.StringFlag{Name: "metrics-address", Value: defaultMetricsAddress, EnvVars: []string{"FERRY_METRICS_ADDRESS"},
+		Usage: "serve Prometheus metrics on host:port/metrics (the Temporal SDK's and Ferry's: mirrors, groups, steps, runs, drills); empty serves none"}
+}
+
+// defaultMetricsAddress is loopback: expose it beyond the machine on purpose (deploy/ does).
+const defaultMetricsAddress = "127.0.0.1:9233"
+
+// serveMetrics serves the session's registry on --metrics-address, counting the runs on
+// Temporal by runbook and phase when scraped. A taken address is reported, not fatal: the
+// worker matters more than its metrics.
+func serveMetrics(c *cli.Context, s *session) (stop func()) {
+	if s.metrics == nil {
+		return func() {}
+	}
+	s.metrics.CountRuns(func(ctx context.Context) (map[metrics.RunKey]int, error) {
+		return countRuns(ctx, s.client)
+	}, string(workflows.PhaseWaiting))
+	srv, err := s.metrics.Serve(c.String("metrics-address"))
+	if err != nil {
+		fmt.Printf("no Prometheus metrics: %v (choose another --metrics-address)\n", err)
+		return func() {}
+	}
+	fmt.Printf("Prometheus metrics on %s\n", srv.URL())
+	return func() { _ = srv.Close() }
 }

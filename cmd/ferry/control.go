@@ -15,8 +15,10 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/ferryhq/ferry/internal/metrics"
 	"github.com/ferryhq/ferry/workflows"
 )
 
@@ -323,4 +325,35 @@ func historyLine(e *historypb.HistoryEvent, scheduled map[int64]string) string {
 		return "workflow task failed: " + e.GetWorkflowTaskFailedEventAttributes().GetFailure().GetMessage()
 	}
 	return ""
+}
+
+// countRuns counts the runs not yet ended by runbook and phase (FerryPhase; "running" for a
+// run that does not keep it), for the ferry_runs series. It reads at most ten pages.
+func countRuns(ctx context.Context, cl client.Client) (map[metrics.RunKey]int, error) {
+	counts := map[metrics.RunKey]int{}
+	dc := converter.GetDefaultDataConverter()
+	var token []byte
+	for range 10 {
+		resp, err := cl.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query:         fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running'", workflows.RunbookWorkflowName),
+			NextPageToken: token,
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range resp.GetExecutions() {
+			k := metrics.RunKey{Phase: string(workflows.PhaseRunning)}
+			if p, ok := e.GetMemo().GetFields()[workflows.MemoRunbook]; ok {
+				_ = dc.FromPayload(p, &k.Runbook)
+			}
+			if p, ok := e.GetSearchAttributes().GetIndexedFields()[workflows.SearchAttributePhase]; ok {
+				_ = dc.FromPayload(p, &k.Phase)
+			}
+			counts[k]++
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			break
+		}
+	}
+	return counts, nil
 }

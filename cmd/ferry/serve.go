@@ -19,6 +19,7 @@ func serverCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "server",
 		Usage: "run the embedded Temporal server (SQLite in --state-dir) with a Ferry worker, until interrupted",
+		Flags: []cli.Flag{metricsFlag()},
 		Description: `Other ferry commands on this machine find it on --port. Point other clients at it with
 --address 127.0.0.1:PORT.`,
 		Action: func(c *cli.Context) error {
@@ -41,6 +42,7 @@ func serverCommand() *cli.Command {
 			case s.server.UIError() != nil:
 				fmt.Printf("no Temporal Web UI: %v (choose another --ui-port)\n", s.server.UIError())
 			}
+			defer serveMetrics(c, s)()
 			<-c.Context.Done()
 			return nil
 		},
@@ -51,6 +53,7 @@ func workerCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "worker",
 		Usage: "run a Ferry worker (workflows and step activities) until interrupted",
+		Flags: []cli.Flag{metricsFlag()},
 		Action: func(c *cli.Context) error {
 			s, err := connect(c, true)
 			if err != nil {
@@ -63,6 +66,7 @@ func workerCommand() *cli.Command {
 				}
 			}
 			fmt.Println("Ferry worker running on task queue ferry. Ctrl-C stops.")
+			defer serveMetrics(c, s)()
 			<-c.Context.Done()
 			return nil
 		},

@@ -77,14 +77,16 @@ func dataBetween(ctx context.Context, opts []kgo.Opt, p mirror.Partition, from, 
 	return l, nil
 }
 
-// GroupsLag is what groups on one cluster have not read yet: committed data records past
-// their committed positions, summed. A group that never committed counts nothing.
-func GroupsLag(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, groups []string) (int64, error) {
-	var total int64
+// GroupsLag is what each group on one cluster has not read yet: committed data records past
+// its committed positions, summed over its partitions. A group that never committed counts
+// nothing.
+func GroupsLag(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, groups []string) (map[string]int64, error) {
+	behind := make(map[string]int64, len(groups))
 	for _, g := range groups {
+		behind[g] = 0
 		committed, err := adm.FetchOffsets(ctx, g)
 		if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
-			return 0, fmt.Errorf("group %s: %w", g, err)
+			return nil, fmt.Errorf("group %s: %w", g, err)
 		}
 		topics := committed.Offsets().TopicsSet().Topics()
 		if len(topics) == 0 {
@@ -92,16 +94,16 @@ func GroupsLag(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, groups []s
 		}
 		ends, err := adm.ListCommittedOffsets(ctx, topics...)
 		if err != nil {
-			return 0, fmt.Errorf("group %s: end offsets: %w", g, err)
+			return nil, fmt.Errorf("group %s: end offsets: %w", g, err)
 		}
 		for _, o := range committed.Offsets().Sorted() {
 			e, _ := ends.Lookup(o.Topic, o.Partition)
 			l, err := dataBetween(ctx, opts, mirror.Partition{Topic: o.Topic, Partition: o.Partition}, o.At, e.Offset)
 			if err != nil {
-				return 0, err
+				return nil, err
 			}
-			total += l
+			behind[g] += l
 		}
 	}
-	return total, nil
+	return behind, nil
 }

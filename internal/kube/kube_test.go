@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,6 +16,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ferryhq/ferry/internal/kube"
@@ -606,7 +609,25 @@ func TestDeployManifestsApply(t *testing.T) {
 		}
 	}
 	d, err := env.Admin.Core.AppsV1().Deployments("ferry").Get(ctx, "ferry-worker", metav1.GetOptions{})
-	if err != nil || d.Spec.Template.Spec.ServiceAccountName != "ferry" || n < 10 {
+	if err != nil || d.Spec.Template.Spec.ServiceAccountName != "ferry" || n < 11 {
 		t.Fatalf("worker: %v (%d objects)", err, n)
+	}
+	// The PodMonitor (its CRD is not here) scrapes the worker pods' metrics port, which the
+	// worker serves: its selector matches the pod labels and it names the container port.
+	b, err := os.ReadFile("../../deploy/monitoring.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := kube.Decode(string(b))
+	if err != nil || len(objs) != 1 || objs[0].GetKind() != "PodMonitor" {
+		t.Fatalf("monitoring.yaml: %v %v", objs, err)
+	}
+	sel, _, _ := unstructured.NestedStringMap(objs[0].Object, "spec", "selector", "matchLabels")
+	eps, _, _ := unstructured.NestedSlice(objs[0].Object, "spec", "podMetricsEndpoints")
+	c := d.Spec.Template.Spec.Containers[0]
+	if !labels.SelectorFromSet(sel).Matches(labels.Set(d.Spec.Template.Labels)) || len(eps) != 1 ||
+		len(c.Ports) != 1 || eps[0].(map[string]any)["port"] != c.Ports[0].Name ||
+		!slices.Contains(c.Args, "--metrics-address") || objs[0].GetNamespace() != d.Namespace {
+		t.Fatalf("the PodMonitor does not scrape the worker: selector %v, endpoints %v, container ports %v, args %v", sel, eps, c.Ports, c.Args)
 	}
 }

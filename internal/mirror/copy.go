@@ -57,6 +57,23 @@ type Progress struct {
 	Rate float64 `json:"rate"`
 	// Stalled is set when records wait to be copied and none was for Config.StallAfter.
 	Stalled *Stall `json:"stalled,omitempty"`
+	// Each is every partition's part, for metrics.
+	Each []PartitionProgress `json:"-"`
+	// HeartbeatAt is when the target last acknowledged a heartbeat (zero: none yet).
+	HeartbeatAt time.Time `json:"-"`
+}
+
+// PartitionProgress is one partition's part of a running copy.
+type PartitionProgress struct {
+	Partition
+	// Records and Bytes (keys and values) handed to the target since this copy started.
+	Records, Bytes int64
+	// Lag is the records on the origin not yet copied.
+	Lag int64
+	// RPO is about the age of the oldest origin record not yet on the target: the time since
+	// the last copied record was written, or since the copy first saw the partition behind if
+	// that is later; 0 when caught up.
+	RPO time.Duration
 }
 
 // PartitionLag is how far one partition is behind: records not yet copied, and how long ago
@@ -80,7 +97,12 @@ type partState struct {
 	needSync bool
 	hwm      int64
 	lastTS   time.Time // timestamp of the last copied record
-	limit    int32     // the largest record batch the target topic takes
+	records  int64     // records and bytes taken to copy since the copier started
+	// behind is when the copy first saw records here it had not copied, since it last had
+	// none to copy (zero while caught up).
+	behind time.Time
+	bytes  int64
+	limit  int32 // the largest record batch the target topic takes
 }
 
 // copier is one running copy: its clients, what it knows of each partition, its counters.
@@ -94,10 +116,12 @@ type copier struct {
 	state      map[Partition]*partState
 	limits     sync.Map // target topic -> int32: the largest record batch it takes
 	produceErr atomic.Pointer[error]
-	records    atomic.Int64
-	bytes      atomic.Int64
-	faults     clientFaults
-	stall      stallWatch // guarded by mu
+	// heartbeatAt is the time of the last heartbeat the target acknowledged.
+	heartbeatAt atomic.Pointer[time.Time]
+	records     atomic.Int64
+	bytes       atomic.Int64
+	faults      clientFaults
+	stall       stallWatch // guarded by mu
 }
 
 // Run copies until ctx is cancelled (then it flushes and returns nil) or an error stops it.
@@ -302,6 +326,7 @@ func fetchError(fs kgo.Fetches) error {
 func (c *copier) take(fs kgo.Fetches) (syncs, out []*kgo.Record) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	now := time.Now()
 	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
 		part := Partition{fp.Topic, fp.Partition}
 		st := c.state[part]
@@ -337,6 +362,14 @@ func (c *copier) take(fs kgo.Fetches) (syncs, out []*kgo.Record) {
 			st.next = r.Offset + 1
 			st.down++
 			st.lastTS = r.Timestamp
+			st.records++
+			st.bytes += int64(len(r.Key) + len(r.Value))
+		}
+		switch {
+		case st.hwm <= max(st.next, st.seen):
+			st.behind = time.Time{}
+		case st.behind.IsZero():
+			st.behind = now
 		}
 	})
 	return syncs, out
@@ -399,7 +432,9 @@ func (c *copier) heartbeat(at time.Time) {
 		if err != nil {
 			e := fmt.Errorf("heartbeat: %w", err)
 			c.produceErr.CompareAndSwap(nil, &e)
+			return
 		}
+		c.heartbeatAt.Store(&at)
 	})
 }
 
@@ -411,6 +446,10 @@ func (c *copier) report() {
 	c.mu.Lock()
 	p := Progress{Records: c.records.Load(), Bytes: c.bytes.Load(), Partitions: len(c.state)}
 	p.Lag, p.TotalLag, p.Behind = lagOf(c.state, now)
+	p.Each = eachOf(c.state, p.Lag, now)
+	if at := c.heartbeatAt.Load(); at != nil {
+		p.HeartbeatAt = *at
+	}
 	var since time.Time
 	p.Rate, since = c.stall.observe(now, p.Records, p.TotalLag+c.producer.BufferedProduceRecords() > 0)
 	c.mu.Unlock()
@@ -425,6 +464,22 @@ func (c *copier) report() {
 		c.faults.forget()
 	}
 	c.cfg.Progress(p)
+}
+
+func eachOf(state map[Partition]*partState, lags map[Partition]int64, now time.Time) []PartitionProgress {
+	each := make([]PartitionProgress, 0, len(state))
+	for part, st := range state {
+		pp := PartitionProgress{Partition: part, Records: st.records, Bytes: st.bytes, Lag: lags[part]}
+		if pp.Lag > 0 {
+			// The oldest record not copied was written after the last one copied, and not
+			// much before the copy first saw it: a long-quiet partition's new record is new.
+			if since := later(st.lastTS, st.behind); !since.IsZero() {
+				pp.RPO = max(now.Sub(since), 0)
+			}
+		}
+		each = append(each, pp)
+	}
+	return each
 }
 
 // lagOf measures each partition's lag, the total, and the five partitions furthest behind.
@@ -703,4 +758,11 @@ func shortKey(k []byte) string {
 		return string(k[:64]) + "…"
 	}
 	return string(k)
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

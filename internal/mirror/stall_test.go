@@ -75,3 +75,24 @@ func TestProgressSaysWhenTheCopyStalls(t *testing.T) {
 	}
 	checkExact(t, origin, target, Partition{"orders", 0}, cfg.SyncTopic)
 }
+
+// The RPO of a partition behind is bounded by when its oldest uncopied record can have been
+// written: after the last copied one, and not much before the copy first saw it. A topic
+// quiet for a day whose new record is a second old has an RPO of a second, not a day.
+func TestPartitionRPO(t *testing.T) {
+	now := time.Now()
+	quiet, backlog, caughtUp := Partition{Topic: "quiet"}, Partition{Topic: "backlog"}, Partition{Topic: "done"}
+	state := map[Partition]*partState{
+		quiet:    {next: 10, hwm: 11, lastTS: now.Add(-24 * time.Hour), behind: now.Add(-time.Second)},
+		backlog:  {next: 10, hwm: 500, lastTS: now.Add(-30 * time.Minute), behind: now.Add(-time.Hour)},
+		caughtUp: {next: 10, hwm: 10, lastTS: now.Add(-time.Hour)},
+	}
+	lags, _, _ := lagOf(state, now)
+	got := map[Partition]time.Duration{}
+	for _, p := range eachOf(state, lags, now) {
+		got[p.Partition] = p.RPO
+	}
+	if got[quiet] != time.Second || got[backlog] != 30*time.Minute || got[caughtUp] != 0 {
+		t.Fatalf("RPO: quiet %s (want 1s), backlog %s (want 30m), caught up %s (want 0)", got[quiet], got[backlog], got[caughtUp])
+	}
+}
