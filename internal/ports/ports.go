@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -16,14 +17,18 @@ type Reservation struct {
 	listeners []net.Listener
 }
 
-// Reserve binds n free loopback ports (chosen as Free does) and holds them.
-func Reserve(n int) (*Reservation, error) {
+// Reserve binds n free loopback ports (chosen as Free does), none of except, and holds them.
+// Name in except the ports the same server binds later: free now, they could be picked.
+func Reserve(n int, except ...int) (*Reservation, error) {
 	r := &Reservation{}
 	for len(r.Ports) < n {
 		port, err := Free()
 		if err != nil {
 			r.Release()
 			return nil, err
+		}
+		if slices.Contains(except, port) {
+			continue
 		}
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {

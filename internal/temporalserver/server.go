@@ -83,8 +83,9 @@ func Start(opts Options) (*Server, error) {
 		return nil, err
 	}
 	// The services' own ports stay bound until the server binds them, so that no other
-	// process starting a server picks them meanwhile.
-	reserved, err := ports.Reserve(7)
+	// process starting a server picks them meanwhile; never the frontend's or the UI's, free
+	// until this server binds them (seen in CI: the frontend lost its port to a service).
+	reserved, err := ports.Reserve(7, opts.Port, opts.UIPort)
 	if err != nil {
 		return nil, err
 	}
