@@ -122,14 +122,22 @@ func waitLag(ctx context.Context, interval time.Duration, maxLag int, measure fu
 		interval = time.Second
 	}
 	progress(ctx, map[string]any{"maxLag": maxLag})
+	var over series
+	first := int64(-1) // the lag the wait began with
+	began := time.Now()
 	for {
 		lag, err := measure()
 		if err != nil {
 			return runbook.StepResult{}, err
 		}
-		progress(ctx, map[string]any{"lag": lag, "maxLag": maxLag})
+		now := time.Now()
+		over.add(now, lag)
+		if first < 0 {
+			first = lag
+		}
+		progress(ctx, catchUp(first, lag, int64(maxLag), now.Sub(began)))
 		if lag <= int64(maxLag) {
-			return result(map[string]any{"lag": lag})
+			return result(map[string]any{"lag": lag, "lagSeries": over.output()})
 		}
 		select {
 		case <-ctx.Done():
@@ -178,4 +186,26 @@ func (a *Activities) largestRecord(ctx context.Context, spec runbook.MirrorSpec)
 		}
 	}
 	return largest, nil
+}
+
+// catchUp is a wait's progress: how much of the lag it began with is gone (done of total,
+// which ferry watch draws as a bar), the net rate it goes at, and when it will be at maxLag
+// at that rate. Records still arriving slow the net rate: the ETA is of the catch-up, not
+// of the copy.
+func catchUp(first, lag, maxLag int64, elapsed time.Duration) map[string]any {
+	p := map[string]any{"lag": lag, "maxLag": maxLag}
+	total := max(first-maxLag, 0)
+	if total == 0 {
+		return p
+	}
+	done := min(max(first-lag, 0), total)
+	p["done"], p["total"] = done, total
+	if secs := elapsed.Seconds(); secs >= 1 && done > 0 {
+		rate := float64(done) / secs
+		p["rate"] = rate
+		if left := lag - maxLag; left > 0 {
+			p["eta"] = (time.Duration(float64(left) / rate * float64(time.Second))).Round(time.Second).String()
+		}
+	}
+	return p
 }

@@ -22,5 +22,13 @@ func (a *Activities) verifyParity(ctx context.Context, in runbook.StepInput) (ru
 	if err != nil {
 		return runbook.StepResult{}, err
 	}
-	return result(map[string]any{"partitions": res.Partitions, "records": res.Records})
+	table := make([]any, 0, min(len(res.Table), maxParityRows))
+	for _, r := range res.Table[:min(len(res.Table), maxParityRows)] {
+		table = append(table, map[string]any{"origin": r.Origin, "target": r.Target, "records": r.Records, "digest": r.Digest[:16], "timestamps": r.Timestamps})
+	}
+	return result(map[string]any{"partitions": res.Partitions, "records": res.Records, "table": table})
 }
+
+// maxParityRows bounds the table a parity step returns: its outputs live in the run's
+// history. Past it, partitions and records still count every partition.
+const maxParityRows = 1000

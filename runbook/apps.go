@@ -71,6 +71,6 @@ func init() {
 	Register(StepType{
 		Name: StepGroupsWait, Params: GroupsWaitParams{}, HeartbeatTimeout: 10 * time.Second, DefaultTimeout: 24 * time.Hour,
 		Summary: "Wait until consumer groups have read everything but maxLag records (transaction markers do not count).",
-		Outputs: []Output{{"lag", "Unread records when the wait ended."}},
+		Outputs: []Output{{"lag", "Unread records when the wait ended."}, {"lagSeries", "Unread records during the wait: [[unix milliseconds, records], ...], at most 240 points (merged, keeping peaks, on long waits)."}},
 	})
 }

@@ -178,7 +178,7 @@ func init() {
 	Register(StepType{
 		Name: StepMirrorWait, NeedsReplication: true, Params: MirrorWaitParams{}, HeartbeatTimeout: 10 * time.Second, DefaultTimeout: 7 * 24 * time.Hour,
 		Summary: "Wait until the mirror has copied everything but maxLag records (transaction markers do not count).",
-		Outputs: []Output{{"lag", "Records not yet copied when the wait ended."}},
+		Outputs: []Output{{"lag", "Records not yet copied when the wait ended."}, {"lagSeries", "Records not yet copied during the wait: [[unix milliseconds, records], ...], at most 240 points (merged, keeping peaks, on long waits); ferry report charts it."}},
 		Touches: replicationTouches("reads offsets"),
 	})
 	Register(StepType{
@@ -196,7 +196,7 @@ func init() {
 	Register(StepType{
 		Name: StepVerifyParity, NeedsReplication: true, Params: VerifyParityParams{}, HeartbeatTimeout: 30 * time.Second, DefaultTimeout: 24 * time.Hour,
 		Summary: "Compare every partition's record count and digest of key, value, headers and timestamp.",
-		Outputs: []Output{{"partitions", "Partitions compared."}, {"records", "Records compared."}},
+		Outputs: []Output{{"partitions", "Partitions compared."}, {"records", "Records compared."}, {"table", "Per partition (the first 1,000): origin, target, records, digest (the first 16 hex digits of the SHA-256 both sides share), timestamps (false on a LogAppendTime target topic); ferry report shows it."}},
 		Touches: replicationTouches("reads every record"),
 	})
 	Register(StepType{

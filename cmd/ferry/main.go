@@ -130,7 +130,7 @@ Examples:
 			runCommand(), resumeCommand(), statusCommand(), watchCommand(),
 			approveCommand(), pauseCommand(), cancelCommand(), terminateCommand(), listCommand(), historyCommand(),
 			scheduleCommand(), serverCommand(), workerCommand(), sandboxCommand(), demoCommand(),
-			versionCommand(), completionCommand(),
+			reportCommand(), versionCommand(), completionCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

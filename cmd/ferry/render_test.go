@@ -65,3 +65,27 @@ func TestRenderShowsStepOutputs(t *testing.T) {
 		}
 	}
 }
+
+// Long steps draw a bar: the mirror's catch-up with its rate and ETA, parity with the bytes
+// compared (the details as a heartbeat carries them, decoded from JSON).
+func TestRenderDrawsProgressBars(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.Local)
+	started := now.Add(-3 * time.Second)
+	st := &workflows.Status{RunID: "r", Runbook: "migrate", Phase: workflows.PhaseRunning, StartedAt: started, Steps: []*workflows.StepState{
+		{ID: "caught_up", Uses: "mirror.wait", Status: workflows.StepRunning, StartedAt: &started},
+		{ID: "parity", Uses: "verify.parity", Status: workflows.StepRunning, StartedAt: &started},
+	}}
+	pend := map[string]*activityInfo{
+		"caught_up": {Progress: map[string]any{"done": 7500.0, "total": 10000.0, "lag": 2500.0, "maxLag": 0.0, "rate": 2500.0, "eta": "1s"}},
+		"parity":    {Progress: map[string]any{"phase": "compare", "done": 1000.0, "total": 4000.0, "bytes": 1.5e6}},
+	}
+	out := render(st, pend, now)
+	for _, want := range []string{
+		"[███████████████░░░░░]  75% eta=1s lag=2500 maxLag=0 rate=2500/s",
+		"[█████░░░░░░░░░░░░░░░]  25% bytes=1.5MB phase=compare",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -126,7 +126,35 @@ func demoCommand() *cli.Command {
 			if err == nil && !ok {
 				err = cli.Exit("the demo found duplicated or lost records", exitFailed)
 			}
-			return err
+			if err != nil {
+				return err
+			}
+			return demoReport(c, dir, port)
 		},
 	}
+}
+
+// demoReport writes the demo run's report where it outlives the demo, and says where the
+// run can be seen again in the Web UI.
+func demoReport(c *cli.Context, dir string, port int) error {
+	out, err := os.MkdirTemp("", "ferry-demo-report-")
+	if err != nil {
+		return err
+	}
+	file := filepath.Join(out, "demo-migrate.html")
+	fmt.Println()
+	args := []string{"ferry", "--state-dir", dir, "--port", strconv.Itoa(port), "--address", "", "report", "--file", file, "demo-migrate"}
+	if err := newApp().RunContext(c.Context, args); err != nil {
+		return err
+	}
+	if c.Int("ui-port") == 0 {
+		return nil
+	}
+	how := "run the demo with --keep, then: ferry --state-dir " + dir + " --port " + strconv.Itoa(port) + " server"
+	if c.Bool("keep") {
+		how = "ferry --state-dir " + dir + " --port " + strconv.Itoa(port) + " server"
+	}
+	fmt.Printf("web UI: http://127.0.0.1:%d/namespaces/%s/workflows/demo-migrate (while a ferry process serves the demo's state: %s)\n",
+		c.Int("ui-port"), c.String("namespace"), how)
+	return nil
 }

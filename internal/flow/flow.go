@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -46,6 +47,25 @@ func (f *Flow) progress(details map[string]any) {
 	if f.Progress != nil {
 		f.Progress(details)
 	}
+}
+
+// every calls report now and every interval until stop, which reports once more.
+func (f *Flow) every(interval time.Duration, report func()) (stop func()) {
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			report()
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done); <-finished; report() }
 }
 
 // Partitions lists the selected origin topics' partitions (the replication's topics when sel

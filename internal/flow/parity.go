@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/ferryhq/ferry/internal/mirror"
 	"github.com/ferryhq/ferry/runbook"
@@ -14,6 +15,18 @@ import (
 type Parity struct {
 	Partitions int
 	Records    int64
+	// Table has a row per partition compared, sorted by origin partition.
+	Table []ParityRow
+}
+
+// ParityRow is one partition's comparison: both sides held Records records whose digest
+// (SHA-256 of keys, values, headers and timestamps in order) was Digest.
+type ParityRow struct {
+	Origin, Target string
+	Records        int64
+	Digest         string
+	// Timestamps is false where the target's broker stamps records (LogAppendTime).
+	Timestamps bool
 }
 
 // span is where a partition's comparison starts and ends on both sides.
@@ -46,13 +59,23 @@ func (f *Flow) VerifyParity(ctx context.Context, sel *runbook.Patterns) (*Parity
 		os[s.origin], oe[s.origin], ts[s.target], te[s.target] = s.oFrom, s.oTo, s.tFrom, s.tTo
 		ou[s.origin], tu[s.target] = stamped[s.target.Topic], stamped[s.target.Topic]
 	}
-	f.progress(map[string]any{"phase": "origin"})
-	od, err := mirror.Digests(ctx, f.OriginOpts, os, oe, ou)
+	// Progress: records and bytes read of both sides, against the offsets to read (markers
+	// and compacted gaps make the offsets an upper bound).
+	var toRead int64
+	for _, s := range spans {
+		toRead += s.oTo - s.oFrom + s.tTo - s.tFrom
+	}
+	var origin, target mirror.Read
+	stop := f.every(time.Second, func() {
+		done := origin.Records.Load() + target.Records.Load()
+		f.progress(map[string]any{"phase": "compare", "done": min(done, toRead), "total": toRead, "bytes": origin.Bytes.Load() + target.Bytes.Load()})
+	})
+	defer stop()
+	od, err := mirror.Digests(ctx, f.OriginOpts, os, oe, ou, &origin)
 	if err != nil {
 		return nil, fmt.Errorf("read origin: %w", err)
 	}
-	f.progress(map[string]any{"phase": "target"})
-	td, err := mirror.Digests(ctx, f.TargetOpts, ts, te, tu)
+	td, err := mirror.Digests(ctx, f.TargetOpts, ts, te, tu, &target)
 	if err != nil {
 		return nil, fmt.Errorf("read target: %w", err)
 	}
@@ -62,6 +85,8 @@ func (f *Flow) VerifyParity(ctx context.Context, sel *runbook.Patterns) (*Parity
 		a, b := od[s.origin], td[s.target]
 		res.Records += a.Records
 		if a.Records == b.Records && a.SHA256 == b.SHA256 {
+			res.Table = append(res.Table, ParityRow{Origin: s.origin.String(), Target: s.target.String(),
+				Records: a.Records, Digest: a.SHA256, Timestamps: !tu[s.target]})
 			continue
 		}
 		where := ""
@@ -84,6 +109,7 @@ func (f *Flow) VerifyParity(ctx context.Context, sel *runbook.Patterns) (*Parity
 		}
 		return nil, refuse("parity check failed for %d partition(s): %s", len(bad), strings.Join(bad, "; "))
 	}
+	sort.Slice(res.Table, func(i, j int) bool { return res.Table[i].Origin < res.Table[j].Origin })
 	return res, nil
 }
 

@@ -195,12 +195,12 @@ func BenchmarkMirrorVsRawCopy(b *testing.B) {
 		tadm.Close()
 		te.Each(func(o kadm.ListedOffset) { tends[Partition{prefix + ".orders", o.Partition}] = o.Offset })
 		pstart := time.Now()
-		od, err := Digests(context.Background(), origin, starts, oends, nil)
+		od, err := Digests(context.Background(), origin, starts, oends, nil, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
 		parity := time.Since(pstart)
-		td, err := Digests(context.Background(), target, tstarts, tends, nil)
+		td, err := Digests(context.Background(), target, tstarts, tends, nil, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

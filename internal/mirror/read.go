@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -228,16 +229,26 @@ func (g *digester) sum() Digest {
 	return g.d
 }
 
+// Read counts what Digests has read so far; it may be read while Digests runs.
+type Read struct {
+	Records, Bytes atomic.Int64
+}
+
 // Digests reads partitions [start, end) and returns a digest of each: key, value, headers
 // and timestamp, except the timestamps of the untimed partitions. Memory stays bounded by the
-// fetch sizes, whatever the data size.
-func Digests(ctx context.Context, opts []kgo.Opt, starts, ends map[Partition]int64, untimed map[Partition]bool) (map[Partition]Digest, error) {
+// fetch sizes, whatever the data size. read, when not nil, counts the records and key and
+// value bytes read, for progress.
+func Digests(ctx context.Context, opts []kgo.Opt, starts, ends map[Partition]int64, untimed map[Partition]bool, read *Read) (map[Partition]Digest, error) {
 	gs := map[Partition]*digester{}
 	for p := range starts {
 		gs[p] = newDigester(untimed[p])
 	}
 	err := scan(ctx, opts, starts, ends, func(p Partition, r *kgo.Record) error {
 		gs[p].add(r)
+		if read != nil {
+			read.Records.Add(1)
+			read.Bytes.Add(int64(len(r.Key) + len(r.Value)))
+		}
 		return nil
 	})
 	if err != nil {

@@ -9,12 +9,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ferryhq/ferry/runbook"
+	"github.com/ferryhq/ferry/workflows"
 )
 
 var ferryBin string
@@ -272,6 +276,20 @@ func TestCLISchedule(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
+	// A schedule's report lists its runs (this drill measured nothing: a noop).
+	out, code := c.run("report", "-o", "json", "weekly-drill")
+	var rep struct {
+		Schedule string
+		Runbook  string
+		History  []struct{ Run, Phase string }
+	}
+	if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil || rep.Schedule != "weekly-drill" || rep.Runbook != "drill" ||
+		len(rep.History) != 1 || rep.History[0].Phase != "succeeded" {
+		t.Fatalf("report of the schedule: %d %v\n%s", code, err, out)
+	}
+	if out, code := c.run("report", "-o", "md", "no-such-thing"); code != 2 || !strings.Contains(out, `no run or schedule "no-such-thing"`) {
+		t.Fatalf("report of nothing: %d %s", code, out)
+	}
 	if out, code := c.run("schedule", "delete", "weekly-drill"); code != 0 {
 		t.Fatalf("delete: %d %s", code, out)
 	}
@@ -281,7 +299,7 @@ func TestCLISchedule(t *testing.T) {
 // duplicated records.
 func TestCLIDemo(t *testing.T) {
 	c := newCLI(t)
-	cmd := c.cmd("demo", "--records", "3000", "--rate", "300")
+	cmd := c.cmd("demo", "--keep", "--records", "3000", "--rate", "300")
 	cmd.Env = append(cmd.Env, "FERRY_STATE_DIR="+c.state)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -292,6 +310,50 @@ func TestCLIDemo(t *testing.T) {
 			t.Fatalf("demo output lacks %q:\n%s", want, out)
 		}
 	}
+	// The demo leaves a report; what it says matches the run's own status.
+	m := regexp.MustCompile(`embedded Temporal on 127\.0\.0\.1:(\d+), state in (\S+)\n[\s\S]*\nreport: (\S+)\n`).FindStringSubmatch(string(out))
+	if m == nil {
+		t.Fatalf("the demo did not say where its state and report are:\n%s", out)
+	}
+	t.Cleanup(func() { os.RemoveAll(m[2]); os.RemoveAll(filepath.Dir(m[3])) })
+	demo := &cli{t: t, state: m[2], port: atoi(t, m[1])}
+	js, code := demo.run("status", "-o", "json", "demo-migrate")
+	var st struct{ Status workflows.Status }
+	if err := json.Unmarshal([]byte(js), &st); code != 0 || err != nil {
+		t.Fatalf("status: %d %v\n%s", code, err, js)
+	}
+	want := []string{"demo-migrate", "succeeded", "Cutover pause", "Mirror lag", "Consumer groups moved", "Parity"}
+	var started int
+	for _, s := range st.Status.Steps {
+		if s.StartedAt != nil {
+			started++
+		}
+		switch s.Uses {
+		case runbook.StepVerifyParity:
+			want = append(want, fmt.Sprintf("Equal: %d records in %d partitions", int64(s.Outputs["records"].(float64)), int64(s.Outputs["partitions"].(float64))))
+		case runbook.StepGroupsTranslate:
+			for _, line := range s.Outputs["offsets"].([]any) {
+				fields := strings.Fields(line.(string)) // group topic/p: origin -> target
+				want = append(want, fields[2]+"\t"+fields[4])
+			}
+		}
+	}
+	page := browse(t, "file://"+m[3], "ferry-report-demo.png", "", want...)
+	if !strings.Contains(page, "drain") || !strings.Contains(page, "parity") {
+		t.Errorf("the report lacks steps:\n%.2000s", page)
+	}
+	shape := evaluate(t, "file://"+m[3], `JSON.stringify([document.querySelectorAll("#timeline rect").length, document.querySelectorAll("#lag-chart polyline").length, document.querySelectorAll("#groups tr").length - 1])`)
+	if shape != fmt.Sprintf("[%d,1,%d]", started, strings.Count(strings.Join(want, "\n"), "\t")) {
+		t.Errorf("report shape [timeline bars, lag lines, group rows] = %s; the run started %d steps", shape, started)
+	}
+}
+
+func atoi(t *testing.T, s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // TestCLIStatusShowsTheMirror: while a standby mirror runs, ferry status shows its progress
@@ -531,7 +593,7 @@ func TestCLIContract(t *testing.T) {
 	if out, code := c.run("list", "--state", "running", "-o", "json"); code != 0 || strings.TrimSpace(out) != "[]" {
 		t.Fatalf("list --state running: %d %s", code, out)
 	}
-	if out, code := c.run("list", "--state", "done"); code != 2 || !strings.Contains(out, "--state done: give one of running, succeeded, failed") {
+	if out, code := c.run("list", "--state", "done"); code != 2 || !strings.Contains(out, "--state done: give one of running, waiting for approval, paused, rolling back, succeeded, failed, rolled back") {
 		t.Fatalf("list --state done: %d %s", code, out)
 	}
 }

@@ -121,3 +121,28 @@ func browse(t *testing.T, u, name, open string, want ...string) string {
 	}
 	return text
 }
+
+// evaluate opens u in headless Chromium and returns what the JavaScript expression gives.
+func evaluate(t *testing.T, u, expr string) string {
+	t.Helper()
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("no chromium: the test task installs it (go tool task browser:install)")
+		}
+		t.Skip("no chromium: go tool task browser:install")
+	}
+	actx, cancel := chromedp.NewExecAllocator(context.Background(),
+		append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox)...)
+	defer cancel()
+	bctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	if err := chromedp.Do(bctx, chromedp.Navigate(u)); err != nil {
+		t.Fatalf("open %s: %v", u, err)
+	}
+	v, err := chromedp.Run(bctx, chromedp.Evaluate[string](expr))
+	if err != nil {
+		t.Fatalf("%s: %s: %v", u, expr, err)
+	}
+	return v
+}
