@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -11,6 +12,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/ferryhq/ferry/internal/contract"
+	"github.com/ferryhq/ferry/internal/metrics"
 	"github.com/ferryhq/ferry/runbook"
 )
 
@@ -94,7 +96,63 @@ func (a *Activities) clustersAnswer(ctx context.Context, spec runbook.MirrorSpec
 }
 
 func (a *Activities) mirrorWatch(ctx context.Context, spec runbook.MirrorSpec) error {
+	if spec.Replication.Engine.Managed() && a.Metrics != nil {
+		defer a.measureMirror(ctx, spec, managedMeasureEvery)()
+	}
 	return backendOf(spec.Replication.Engine).watch(ctx, a, spec)
+}
+
+// managedMeasureEvery is how often a MirrorMaker 2 mirror's lag and heartbeat are measured
+// for metrics: each measure reads the offset syncs and end offsets of both clusters.
+const managedMeasureEvery = 15 * time.Second
+
+// measureMirror reports a MirrorMaker 2 mirror's lag per partition and the age of its last
+// heartbeat on the target, measured in Kafka as mirror.wait does, until stop. The copy
+// itself runs in Connect: its record counts are Connect's metrics, and its RPO is not
+// known here (left out rather than guessed).
+func (a *Activities) measureMirror(ctx context.Context, spec runbook.MirrorSpec, every time.Duration) (stop func()) {
+	gauges := a.Metrics.Mirror(spec.RunID)
+	mctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	in := runbook.StepInput{RunID: spec.RunID, StepID: "mirror", Runbook: spec.Runbook, Replication: spec.Replication, Clusters: spec.Clusters}
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			if f, closeFn, err := a.openFlow(mctx, in); err == nil {
+				_, per, lagErr := f.Lag(mctx)
+				age, found, hbErr := f.HeartbeatAge(mctx, time.Now())
+				closeFn()
+				if lagErr == nil && hbErr == nil {
+					if !found {
+						age = -1
+					}
+					gauges.Report(lagParts(per), age, false)
+				}
+			}
+			select {
+			case <-mctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { cancel(); <-done; gauges.Forget() }
+}
+
+// lagParts turns flow.Lag's per-partition lag ("topic/p") into metrics partitions, RPO unknown.
+func lagParts(per map[string]int64) []metrics.PartitionProgress {
+	parts := make([]metrics.PartitionProgress, 0, len(per))
+	for name, lag := range per {
+		i := strings.LastIndex(name, "/")
+		p, err := strconv.Atoi(name[i+1:])
+		if i < 0 || err != nil {
+			continue
+		}
+		parts = append(parts, metrics.PartitionProgress{Topic: name[:i], Partition: int32(p), Lag: lag, RPO: -1})
+	}
+	return parts
 }
 
 func (a *Activities) mirrorRemove(ctx context.Context, spec runbook.MirrorSpec) error {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ferryhq/ferry/internal/mirror"
+	"github.com/ferryhq/ferry/internal/mm2topic"
 )
 
 // markersOnly is how small a gap must be before lag looks whether it holds only transaction
@@ -106,4 +108,28 @@ func GroupsLag(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, groups []s
 		}
 	}
 	return behind, nil
+}
+
+// HeartbeatAge is how long ago the flow's newest heartbeat on the target was written (by
+// Ferry's mirror or MirrorMaker 2's heartbeat connector); found is false when the target
+// holds none of this flow.
+func (f *Flow) HeartbeatAge(ctx context.Context, now time.Time) (age time.Duration, found bool, err error) {
+	ends, err := f.Target.ListEndOffsets(ctx, mm2topic.Heartbeats)
+	if err != nil {
+		return 0, false, fmt.Errorf("target heartbeats end offsets: %w", err)
+	}
+	at := map[mirror.Partition]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil {
+			at[mirror.Partition{Topic: o.Topic, Partition: o.Partition}] = o.Offset
+		}
+	})
+	if len(at) == 0 {
+		return 0, false, nil
+	}
+	hb, found, err := mirror.LastHeartbeat(ctx, f.TargetOpts, at, f.Rep.OriginAlias())
+	if err != nil || !found {
+		return 0, false, err
+	}
+	return max(now.Sub(hb.Timestamp), 0), true, nil
 }

@@ -200,7 +200,8 @@ type PartitionProgress struct {
 	// Records and Bytes copied since the copy started (they only grow).
 	Records, Bytes int64
 	Lag            int64
-	RPO            time.Duration
+	// RPO is negative when the engine cannot tell (MirrorMaker 2): no RPO series then.
+	RPO time.Duration
 }
 
 // Report sets the mirror's series from its partitions. Records and bytes are totals since
@@ -216,6 +217,7 @@ func (r *Mirror) Report(parts []PartitionProgress, heartbeatAge time.Duration, s
 		rpo                 time.Duration
 	}
 	byLabel := map[[2]string]*agg{}
+	// rpo starts unknown (-1) and stays so only when every partition's is unknown.
 	perPartition := len(parts) <= MaxPartitionSeries
 	for _, p := range parts {
 		key := [2]string{p.Topic, "all"}
@@ -224,7 +226,7 @@ func (r *Mirror) Report(parts []PartitionProgress, heartbeatAge time.Duration, s
 		}
 		a := byLabel[key]
 		if a == nil {
-			a = &agg{}
+			a = &agg{rpo: -1}
 			byLabel[key] = a
 		}
 		a.records += p.Records
@@ -243,7 +245,9 @@ func (r *Mirror) Report(parts []PartitionProgress, heartbeatAge time.Duration, s
 		}
 		r.copied[key] = [2]int64{max(a.records, was[0]), max(a.bytes, was[1])}
 		r.m.mirrorLag.With(labels).Set(float64(a.lag))
-		r.m.mirrorRPO.With(labels).Set(a.rpo.Seconds())
+		if a.rpo >= 0 {
+			r.m.mirrorRPO.With(labels).Set(a.rpo.Seconds())
+		}
 	}
 	mirror := prometheus.Labels{"mirror": r.name}
 	if heartbeatAge >= 0 {

@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"time"
@@ -53,4 +54,26 @@ func DecodeHeartbeat(r *kgo.Record) (Heartbeat, error) {
 		return Heartbeat{}, errors.New("heartbeat: not MirrorMaker 2's version 0 format")
 	}
 	return Heartbeat{Source: src, Target: tgt, Timestamp: time.UnixMilli(int64(binary.BigEndian.Uint64(r.Value[2:])))}, nil
+}
+
+// heartbeatLookback is how many of a heartbeats partition's last records LastHeartbeat
+// reads: flows sharing the topic interleave, but each writes every few seconds.
+const heartbeatLookback = 200
+
+// LastHeartbeat finds the newest heartbeat of the flow from source among the last records of
+// the heartbeats partitions ending at ends (the target's end offsets of the heartbeats
+// topic). found is false when none is there.
+func LastHeartbeat(ctx context.Context, opts []kgo.Opt, ends map[Partition]int64, source string) (hb Heartbeat, found bool, err error) {
+	starts := make(map[Partition]int64, len(ends))
+	for p, end := range ends {
+		starts[p] = max(end-heartbeatLookback, 0)
+	}
+	err = scan(ctx, opts, starts, ends, func(_ Partition, r *kgo.Record) error {
+		h, err := DecodeHeartbeat(r)
+		if err == nil && h.Source == source && (!found || h.Timestamp.After(hb.Timestamp)) {
+			hb, found = h, true
+		}
+		return nil
+	})
+	return hb, found, err
 }
