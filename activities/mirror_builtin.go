@@ -64,10 +64,11 @@ func (builtinMirror) watch(ctx context.Context, a *Activities, spec runbook.Mirr
 	defer gauges.Forget()
 	err = mirror.Run(ctx, mirror.Config{
 		Origin: origin, Target: target,
-		Select:    rep.Topics.Select,
-		Rename:    rep.TargetTopic,
-		SyncTopic: rep.SyncTopic(),
-		Heartbeat: &mirror.Heartbeat{Source: rep.OriginAlias(), Target: rep.Target},
+		Select:            rep.Topics.Select,
+		Rename:            rep.TargetTopic,
+		SyncTopic:         rep.SyncTopic(),
+		Heartbeat:         &mirror.Heartbeat{Source: rep.OriginAlias(), Target: rep.Target},
+		HeartbeatInterval: rep.HeartbeatInterval.D(),
 		Progress: func(p mirror.Progress) {
 			d := progressDetails(p, groups.Load())
 			details.Store(&d)

@@ -33,25 +33,34 @@ func (a *Activities) notify(ctx context.Context, in runbook.StepInput) (runbook.
 		activity.GetLogger(ctx).Info(p.Message, "runbook", in.Runbook, "run", in.RunID, "step", in.StepID)
 		return runbook.StepResult{Outputs: map[string]any{"delivered": false}}, nil
 	}
-	url, err := a.resolveSecret(ctx, p.Webhook)
-	if err != nil {
-		return runbook.StepResult{}, err
+	if err := a.post(ctx, in, p.Webhook, p.Message); err != nil {
+		return runbook.StepResult{}, err // unwrapped: a bad URL must stay a permanent failure
 	}
-	body, _ := json.Marshal(map[string]string{"text": p.Message, "runbook": in.Runbook, "run": in.RunID, "step": in.StepID})
+	return runbook.StepResult{Outputs: map[string]any{"delivered": true}}, nil
+}
+
+// post sends text to the webhook read from ref as {"text", "runbook", "run", "step"}: Slack
+// and compatible chat tools show the text. Errors name where the URL came from, never the
+// URL (it often holds a token).
+func (a *Activities) post(ctx context.Context, in runbook.StepInput, ref *runbook.SecretRef, text string) error {
+	url, err := a.resolveSecret(ctx, ref)
+	if err != nil {
+		return err
+	}
+	body, _ := json.Marshal(map[string]string{"text": text, "runbook": in.Runbook, "run": in.RunID, "step": in.StepID})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		// The URL is a secret: name where it came from, not what it is.
-		return runbook.StepResult{}, contract.BadParameters.Fail("notify: webhook from %s is not a valid URL", p.Webhook.Describe())
+		return contract.BadParameters.Fail("webhook from %s is not a valid URL", ref.Describe())
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return runbook.StepResult{}, fmt.Errorf("notify: webhook from %s unreachable", p.Webhook.Describe())
+		return fmt.Errorf("webhook from %s unreachable", ref.Describe())
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 	if resp.StatusCode >= 300 {
-		return runbook.StepResult{}, fmt.Errorf("notify: webhook from %s answered %s", p.Webhook.Describe(), resp.Status)
+		return fmt.Errorf("webhook from %s answered %s", ref.Describe(), resp.Status)
 	}
-	return runbook.StepResult{Outputs: map[string]any{"delivered": true}}, nil
+	return nil
 }

@@ -42,6 +42,7 @@ type PlanStep struct {
 	Retry            *Retry         `json:"retry,omitempty"`
 	When             string         `json:"when,omitempty"`
 	Parallel         []*PlanStep    `json:"parallel,omitempty"`
+	EndWith          string         `json:"endWith,omitempty"`
 	Undoes           string         `json:"undoes,omitempty"`
 	PointOfNoReturn  bool           `json:"pointOfNoReturn,omitempty"`
 	ContinueOnError  bool           `json:"continueOnError,omitempty"`
@@ -157,7 +158,7 @@ func compileSteps(steps []*Step, env map[string]any, plan *Plan, errs *Errors) [
 		ps := &PlanStep{
 			ID: s.ID, Name: s.Name, Uses: s.Uses, When: s.When, Undoes: s.Undoes,
 			PointOfNoReturn: s.PointOfNoReturn, ContinueOnError: s.ContinueOnError,
-			Timeout: s.Timeout, Line: s.Pos.Line,
+			Timeout: s.Timeout, Line: s.Pos.Line, EndWith: s.EndWith,
 		}
 		report := func(field string) func(error) {
 			return func(err error) { errs.add(s.Pos, s.ID+"."+field, "%v", err) }

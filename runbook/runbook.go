@@ -110,7 +110,9 @@ type Replication struct {
 	Naming string   `yaml:"naming" json:"naming,omitempty" enum:"identity,prefixed" doc:"Target topic names: identity (same) or prefixed (<alias>.<topic>)."`
 	Alias  string   `yaml:"alias" json:"alias,omitempty" doc:"Origin alias for prefixed names and internal topics; the origin cluster's name when empty."`
 	// SyncGroups makes the target a standby: its groups follow the origin's while the mirror runs.
-	SyncGroups Duration `yaml:"syncGroups" json:"syncGroups,omitempty" doc:"While the mirror runs, commit the groups' translated positions on the target this often, so consumers started there begin where the origin's were (a standby); off when empty. Groups with members on the target are left alone; positions never move back."`
+	// HeartbeatInterval is how often every engine writes the flow's heartbeat to the target.
+	HeartbeatInterval Duration `yaml:"heartbeatInterval" json:"heartbeatInterval,omitempty" doc:"How often the mirror writes a heartbeat to the target's heartbeats topic (every engine; standby.watch reads them); 1s when empty, as MirrorMaker 2's default."`
+	SyncGroups        Duration `yaml:"syncGroups" json:"syncGroups,omitempty" doc:"While the mirror runs, commit the groups' translated positions on the target this often, so consumers started there begin where the origin's were (a standby); off when empty. Groups with members on the target are left alone; positions never move back."`
 	// MM2 and Strimzi configure the MirrorMaker 2 engines.
 	MM2     *MM2Settings `yaml:"mm2" json:"mm2,omitempty" doc:"MirrorMaker 2 settings (engines connect and strimzi)."`
 	Strimzi *Strimzi     `yaml:"strimzi" json:"strimzi,omitempty" doc:"Where and how the strimzi engine runs its KafkaMirrorMaker2 resource."`
@@ -166,6 +168,7 @@ type Step struct {
 	Uses            string     `yaml:"uses" doc:"Step type (see ferry steps)."`
 	With            *yaml.Node `yaml:"with" doc:"Parameters of the step type."`
 	Parallel        []*Step    `yaml:"parallel" doc:"Steps run at the same time; the block fails as soon as one fails."`
+	EndWith         string     `yaml:"endWith" doc:"Parallel blocks: the id of one of the block's steps; when it succeeds, the block stops the others and ends (a standby.watch ends with its outputs). Without it the block ends when all have."`
 	Timeout         Duration   `yaml:"timeout" doc:"Longest the step may take, all its attempts together; the step type's default when empty (ferry steps)."`
 	Retry           *Retry     `yaml:"retry" doc:"How failed attempts are retried; when empty, transient failures (an unreachable broker, a leader moving, a server error) are retried until the timeout, permanent ones (authentication, authorization, invalid input) fail at once."`
 	When            string     `yaml:"when" doc:"Expression; the step is skipped when it is false."`

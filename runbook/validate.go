@@ -247,6 +247,9 @@ func (v *validator) markDone(s *Step, done map[string]bool) {
 }
 
 func (v *validator) step(s *Step, path string, done map[string]bool, rollback, topLevel bool) {
+	if s.EndWith != "" && s.Parallel == nil {
+		v.errorf(path+".endWith", "only a parallel block ends with one of its steps")
+	}
 	switch {
 	case s.Uses == "" && s.Parallel == nil:
 		v.errorf(path, "a step needs uses: (a step type) or parallel: (a block of steps)")
@@ -274,6 +277,15 @@ func (v *validator) step(s *Step, path string, done map[string]bool, rollback, t
 		}
 		if len(s.Parallel) == 0 {
 			v.errorf(path+".parallel", "a parallel block needs at least one step")
+		}
+		if s.EndWith != "" && !slices.ContainsFunc(s.Parallel, func(c *Step) bool { return c != nil && c.ID == s.EndWith }) {
+			var ids []string
+			for _, c := range s.Parallel {
+				if c != nil {
+					ids = append(ids, c.ID)
+				}
+			}
+			v.errorf(path+".endWith", "%q is not a step of this block (its steps: %s)", s.EndWith, strings.Join(ids, ", "))
 		}
 		// Steps of one block cannot see each other's outputs: they run at the same time.
 		for i, c := range s.Parallel {

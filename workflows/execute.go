@@ -102,17 +102,26 @@ func errorMessage(err error) string {
 	return err.Error()
 }
 
-// parallel runs a block's steps at once; the first failure cancels the others.
+// parallel runs a block's steps at once; the first failure cancels the others. A block with
+// endWith ends when that step succeeds: the others are stopped (a step that can end with its
+// outputs, such as standby.watch, succeeds; the others are cancelled) and the block succeeds.
 func (r *runner) parallel(ctx workflow.Context, s *runbook.PlanStep) error {
 	bctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
 	var first error
+	ended := false // the endWith step succeeded and stopped the others
 	wg := workflow.NewWaitGroup(ctx)
 	for _, c := range s.Parallel {
 		wg.Add(1)
 		workflow.Go(bctx, func(gctx workflow.Context) {
 			defer wg.Done()
-			if err := r.execute(gctx, c); err != nil && !c.ContinueOnError && first == nil {
+			err := r.execute(gctx, c)
+			switch {
+			case err == nil && s.EndWith != "" && c.ID == s.EndWith:
+				ended = true
+				cancel()
+			case err == nil, ended && temporal.IsCanceledError(err):
+			case !c.ContinueOnError && first == nil:
 				first = err
 				cancel()
 			}

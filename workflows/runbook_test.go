@@ -331,3 +331,36 @@ func step(s *workflows.Status, id string) *workflows.StepState {
 	}
 	return &workflows.StepState{}
 }
+
+// A block with endWith ends when that step succeeds: its siblings are stopped (cancelled),
+// the block and the run go on and succeed; the next step runs.
+func TestParallelEndsWithItsStep(t *testing.T) {
+	rec := &recorder{}
+	env := newEnv(t, rec)
+	p := plan(t, header+`
+steps:
+  - id: standby
+    parallel:
+      - {id: watch, uses: sleep, with: {duration: 1000h}}
+      - {id: keep, uses: approval, with: {message: "stop the standby?"}}
+    endWith: keep
+  - {id: after, uses: test.record}
+`)
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(workflows.UpdateApprove, "1", &updateResult{}, workflows.Approval{By: "alice"})
+	}, time.Hour)
+	env.ExecuteWorkflow(workflows.RunbookWorkflowName, workflows.Input{Plan: p})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	s := status(t, env)
+	for id, want := range map[string]workflows.StepStatus{"standby": workflows.StepSucceeded, "keep": workflows.StepSucceeded,
+		"watch": workflows.StepCancelled, "after": workflows.StepSucceeded} {
+		if got := stepStatus(s, id); got != want {
+			t.Errorf("%s: %s, want %s", id, got, want)
+		}
+	}
+	if s.Phase != workflows.PhaseSucceeded {
+		t.Fatalf("phase %s: %s", s.Phase, s.Error)
+	}
+}

@@ -160,7 +160,7 @@ func Connectors(prefix string, rep *runbook.Replication, origin, target map[stri
 	heartbeat := map[string]any{
 		"connector.class":                     "org.apache.kafka.connect.mirror." + mm2.Heartbeat,
 		"tasks.max":                           1,
-		"emit.heartbeats.interval.seconds":    1,
+		"emit.heartbeats.interval.seconds":    mm2.Seconds(rep.HeartbeatInterval, 1),
 		"heartbeats.topic.replication.factor": source["replication.factor"],
 	}
 	for k, v := range mm2.Policy(rep) {

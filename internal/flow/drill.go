@@ -36,6 +36,16 @@ type Drill struct {
 // compared with its exact position, and how long a consumer takes to read at that position.
 // now is the clock the RPO is measured by.
 func (f *Flow) MeasureDrill(ctx context.Context, groups *runbook.Patterns, now time.Time) (*Drill, error) {
+	return f.measure(ctx, groups, now, true)
+}
+
+// MeasureStandby is MeasureDrill without the trial reads: cheap enough to repeat every few
+// seconds for as long as a standby runs.
+func (f *Flow) MeasureStandby(ctx context.Context, groups *runbook.Patterns, now time.Time) (*Drill, error) {
+	return f.measure(ctx, groups, now, false)
+}
+
+func (f *Flow) measure(ctx context.Context, groups *runbook.Patterns, now time.Time, trial bool) (*Drill, error) {
 	d := &Drill{}
 	m, err := mirror.LoadMapping(ctx, f.TargetOpts, f.Rep.SyncTopic())
 	if err != nil {
@@ -45,7 +55,7 @@ func (f *Flow) MeasureDrill(ctx context.Context, groups *runbook.Patterns, now t
 	if err != nil {
 		return nil, err
 	}
-	if err := f.measureGroups(ctx, d, m, tends, groups); err != nil {
+	if err := f.measureGroups(ctx, d, m, tends, groups, trial); err != nil {
 		return nil, err
 	}
 	d.Report = append([]string{fmt.Sprintf("rpo %s, %d offsets not copied; %d groups: %d records behind, %d partitions without a position; trial read %s",
@@ -122,7 +132,7 @@ func (f *Flow) measureRPO(ctx context.Context, d *Drill, m *mirror.Mapping, now 
 }
 
 // measureGroups compares each group's target position with its exact one and reads there.
-func (f *Flow) measureGroups(ctx context.Context, d *Drill, m *mirror.Mapping, tends kadm.ListedOffsets, sel *runbook.Patterns) error {
+func (f *Flow) measureGroups(ctx context.Context, d *Drill, m *mirror.Mapping, tends kadm.ListedOffsets, sel *runbook.Patterns, trial bool) error {
 	groups, err := f.Groups(ctx, sel)
 	if err != nil {
 		return err
@@ -142,6 +152,9 @@ func (f *Flow) measureGroups(ctx context.Context, d *Drill, m *mirror.Mapping, t
 		}
 		d.Behind += behind
 		d.WorstBehind = max(d.WorstBehind, behind)
+		if !trial {
+			continue
+		}
 		took, err := trialRead(ctx, f.TargetOpts, positions)
 		if err != nil {
 			return fmt.Errorf("group %s: trial read on the target: %w", g, err)

@@ -162,7 +162,8 @@ func Resource(in Input) *unstructured.Unstructured {
 		spec["clusters"] = []any{in.Origin.section(nil), in.Target.section(map[string]any{"config": connect})}
 		mirror["sourceCluster"] = in.Origin.Alias
 		mirror["targetCluster"] = in.Target.Alias
-		mirror["heartbeatConnector"] = map[string]any{"config": map[string]any{"heartbeats.topic.replication.factor": rf}}
+		mirror["heartbeatConnector"] = map[string]any{"config": map[string]any{"heartbeats.topic.replication.factor": rf,
+			"emit.heartbeats.interval.seconds": mm2.Seconds(rep.HeartbeatInterval, 1)}}
 	}
 	spec["mirrors"] = []any{mirror}
 	u := &unstructured.Unstructured{Object: map[string]any{

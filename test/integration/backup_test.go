@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -30,8 +31,13 @@ func TestBackupAndRestore(t *testing.T) {
 	}
 	e := start(t, "", newSteps())
 	ledger, producer, consumer := sandboxApps(t, ctx, e.sandboxes, primary.Addr, backup.Addr)
-	// The sample syncs groups every 10s; the test does not wait that long.
-	r := e.run("backup", workflows.Input{Plan: sampleRunbook(t, "backup.yaml", "syncGroups: 10s", "syncGroups: 200ms")})
+	hook := &webhook{}
+	alerts := httptest.NewServer(hook)
+	defer alerts.Close()
+	t.Setenv("FERRY_ALERT_WEBHOOK", alerts.URL)
+	// The sample syncs groups every 10s and checks the backup every 30s; the test does not
+	// wait that long.
+	r := e.run("backup", workflows.Input{Plan: sampleRunbook(t, "backup.yaml", "syncGroups: 10s", "syncGroups: 200ms", "interval: 30s", "interval: 200ms")})
 	e.waitFor("backup", "the backup to run", func(s *workflows.Status) bool { return step(s, "keep").Status == workflows.StepWaiting })
 	time.Sleep(time.Second) // the apps work; the backup follows
 
@@ -96,6 +102,11 @@ func TestBackupAndRestore(t *testing.T) {
 	}
 	if err := r.Get(ctx, nil); err != nil {
 		t.Fatal(err)
+	}
+	// The backup was watched all along, and healthy: checks made, nothing to alert.
+	if w := step(e.status("backup"), "watch"); w.Status != workflows.StepSucceeded || w.Outputs["checks"].(float64) < 3 ||
+		w.Outputs["incidents"] != float64(0) || len(hook.all()) > 0 {
+		t.Fatalf("the backup's watch: %s %v, alerts %v", w.Status, w.Outputs, hook.all())
 	}
 	primary.Close()
 	before := ledger.Counts()
