@@ -165,3 +165,36 @@ func TestEveryActivityStepHasAHeartbeatTimeout(t *testing.T) {
 		Walk(plan.Rollback, check)
 	}
 }
+
+// A when: reading only params is decided at compile time, false included: a false param must
+// skip the step, not drop the condition.
+func TestWhenFromParams(t *testing.T) {
+	src := []byte(`apiVersion: ferry.dev/v1alpha1
+kind: Runbook
+metadata: {name: t}
+params:
+  fail: {type: bool, default: true}
+  n: {type: int, default: 3}
+steps:
+  - {id: check, uses: noop, when: "${{ params.fail }}"}
+  - {id: count, uses: noop, when: "${{ params.n }}"}
+  - {id: later, uses: noop, when: "${{ steps.check.status == 'succeeded' }}"}
+`)
+	rb, err := Parse("t.yaml", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fail := range []bool{true, false} {
+		p, err := rb.Compile(src, map[string]any{"fail": fail}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok, err := EvalCondition(p.Steps[0].When, nil)
+		if err != nil || ok != fail {
+			t.Errorf("fail=%v: when %q gives %v, %v", fail, p.Steps[0].When, ok, err)
+		}
+		if p.Steps[1].When != "${{ params.n }}" || p.Steps[2].When != "${{ steps.check.status == 'succeeded' }}" {
+			t.Errorf("kept conditions changed: %q, %q", p.Steps[1].When, p.Steps[2].When)
+		}
+	}
+}

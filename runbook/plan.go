@@ -27,6 +27,7 @@ type Plan struct {
 	Replication *Replication        `json:"replication,omitempty"`
 	Steps       []*PlanStep         `json:"steps"`
 	Rollback    []*PlanStep         `json:"rollback,omitempty"`
+	OnFailure   []*PlanStep         `json:"onFailure,omitempty"`
 }
 
 // PlanStep is a step with defaults applied and parameter templates resolved where they
@@ -146,6 +147,7 @@ func (rb *Runbook) Compile(src []byte, values map[string]any, sets []string) (*P
 	env := map[string]any{"params": params}
 	plan.Steps = compileSteps(rb.Steps, env, plan, &errs)
 	plan.Rollback = compileSteps(rb.Rollback, env, plan, &errs)
+	plan.OnFailure = compileSteps(rb.OnFailure, env, plan, &errs)
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
@@ -163,7 +165,7 @@ func compileSteps(steps []*Step, env map[string]any, plan *Plan, errs *Errors) [
 		report := func(field string) func(error) {
 			return func(err error) { errs.add(s.Pos, s.ID+"."+field, "%v", err) }
 		}
-		ps.When = resolveParamsOnly(s.When, env, report("when"))
+		ps.When = resolveCondition(s.When, env, report("when"))
 		if s.Parallel != nil {
 			ps.Parallel = compileSteps(s.Parallel, env, plan, errs)
 			out = append(out, ps)
@@ -258,6 +260,25 @@ func resolveParamsOnly[T any](v T, env map[string]any, report func(error)) T {
 	}
 	r, _ := walk(v).(T)
 	return r
+}
+
+// resolveCondition resolves a when: that reads only params to true or false. A condition
+// that gives no bool is kept for the run to refuse with its value.
+func resolveCondition(cond string, env map[string]any, report func(error)) string {
+	if !HasTemplate(cond) || !onlyParams(cond) {
+		return cond
+	}
+	v, err := EvalString(cond, env)
+	if err != nil {
+		if paramsSet(cond, env) {
+			report(err)
+		}
+		return cond
+	}
+	if b, ok := v.(bool); ok {
+		return strconv.FormatBool(b)
+	}
+	return cond
 }
 
 // paramsSet reports whether every param a template reads has a value.
