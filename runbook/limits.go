@@ -44,6 +44,7 @@ func checkSize(rb *Runbook) error {
 	}
 	count(rb.Steps)
 	count(rb.Rollback)
+	count(rb.OnFailure)
 	if n > MaxSteps {
 		return Errors{{Pos: rb.Pos, Path: "steps", Msg: fmt.Sprintf("the runbook has %d steps; the most a run takes is %d (split it into several runbooks)", n, MaxSteps)}}
 	}

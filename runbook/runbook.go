@@ -19,6 +19,7 @@ type Runbook struct {
 	Replication *Replication        `yaml:"replication" doc:"How data moves from origin to target."`
 	Steps       []*Step             `yaml:"steps" ferry:"required" doc:"What to do, in order."`
 	Rollback    []*Step             `yaml:"rollback" doc:"Steps that undo completed steps when a run fails or is cancelled before its point of no return."`
+	OnFailure   []*Step             `yaml:"onFailure" doc:"Steps run, in order, when the run fails or rolls back (after the rollback), not when it is cancelled: notify someone, say so in a log. They read run.error; one failing does not stop the others."`
 
 	File string `yaml:"-" json:"-"`
 	Pos  Pos    `yaml:"-" json:"-"`

@@ -18,7 +18,7 @@ var (
 	namePattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 	// Step ids and param names are identifiers so expressions can say steps.wait_lag.outputs.
 	identPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	runFields    = []string{"id", "runbook"}
+	runFields    = []string{"id", "runbook", "error"}
 	stepFields   = []string{"outputs", "status"}
 )
 
@@ -90,6 +90,7 @@ func (v *validator) validate() {
 	v.mainIDs = map[string]bool{}
 	v.collectIDs(rb.Steps, "steps", false)
 	v.collectIDs(rb.Rollback, "rollback", true)
+	v.collectIDs(rb.OnFailure, "onFailure", true)
 	if rb.Steps != nil && len(rb.Steps) == 0 {
 		v.errorf("steps", "a runbook needs at least one step")
 	}
@@ -97,6 +98,7 @@ func (v *validator) validate() {
 	v.sequence(rb.Steps, "steps", done, false)
 	after := maps(v.mainIDs)
 	v.sequence(rb.Rollback, "rollback", after, true)
+	v.sequence(rb.OnFailure, "onFailure", maps(v.mainIDs), false)
 }
 
 func maps(m map[string]bool) map[string]bool {
@@ -451,7 +453,7 @@ func (v *validator) reference(ch []string, done map[string]bool) string {
 			return fmt.Sprintf("run has %s, not %q", strings.Join(runFields, ", "), ch[1])
 		}
 	default:
-		return fmt.Sprintf("unknown name %q (expressions read params.<name>, steps.<id>.outputs.<name>, steps.<id>.status, run.id)", ch[0])
+		return fmt.Sprintf("unknown name %q (expressions read params.<name>, steps.<id>.outputs.<name>, steps.<id>.status, run.id, run.error)", ch[0])
 	}
 	return ""
 }

@@ -103,6 +103,7 @@ func (r *runner) waiting() []string {
 func (r *runner) walkAll(fn func(*runbook.PlanStep)) {
 	runbook.Walk(r.plan.Steps, fn)
 	runbook.Walk(r.plan.Rollback, fn)
+	runbook.Walk(r.plan.OnFailure, fn)
 }
 
 func (r *runner) phase() Phase {

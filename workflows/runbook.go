@@ -42,6 +42,8 @@ func Runbook(ctx workflow.Context, in Input) (*Status, error) {
 		r.state = &State{Phase: PhaseRunning, StartedAt: workflow.Now(ctx), Steps: map[string]*StepState{}}
 		r.initSteps(r.plan.Steps, 0, false)
 		r.initSteps(r.plan.Rollback, 0, true)
+		r.initSteps(r.plan.OnFailure, 0, false)
+		runbook.Walk(r.plan.OnFailure, func(s *runbook.PlanStep) { r.state.Steps[s.ID].OnFailure = true })
 	}
 	if err := r.registerHandlers(ctx); err != nil {
 		return nil, err
@@ -183,7 +185,20 @@ func (r *runner) abort(ctx workflow.Context, cause error) error {
 		r.state.Phase = PhaseFailed
 	}
 	r.state.Error += rolledBack
+	r.onFailure(ctx)
 	return contract.RunbookFailed.Fail("%s", r.state.Error)
+}
+
+// onFailure runs the runbook's onFailure steps in order, after any rollback, so a failing
+// run (a scheduled drill) is heard. It runs in a disconnected context, as rollback does; a
+// failing step is logged and the others still run. The run's phase stays what it was.
+func (r *runner) onFailure(ctx workflow.Context) {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	for _, s := range r.plan.OnFailure {
+		if err := r.execute(dctx, s); err != nil {
+			workflow.GetLogger(ctx).Error("onFailure step failed", "step", s.ID, "error", err)
+		}
+	}
 }
 
 // rollback runs the rollback steps of completed steps, newest first, then the rollback steps
@@ -223,6 +238,6 @@ func (r *runner) env() map[string]any {
 	return map[string]any{
 		"params": r.plan.Params,
 		"steps":  steps,
-		"run":    map[string]any{"id": r.runID, "runbook": r.plan.Runbook},
+		"run":    map[string]any{"id": r.runID, "runbook": r.plan.Runbook, "error": r.state.Error},
 	}
 }

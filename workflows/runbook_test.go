@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -362,5 +363,56 @@ steps:
 	}
 	if s.Phase != workflows.PhaseSucceeded {
 		t.Fatalf("phase %s: %s", s.Phase, s.Error)
+	}
+}
+
+// onFailure steps run after the rollback of a failed run, reading run.error; they do not run
+// when the run succeeds, and one failing does not stop the next.
+func TestOnFailureStepsRunAfterRollback(t *testing.T) {
+	src := header + `
+params:
+  fail: {type: bool, default: true}
+steps:
+  - {id: prep, uses: test.record}
+  - {id: check, uses: fail, when: "${{ params.fail }}", with: {message: "rpo 9m is over maxRPO 5m"}}
+rollback:
+  - {id: undo, undoes: prep, uses: test.record}
+onFailure:
+  - {id: broken, uses: fail, with: {message: "the webhook is down"}}
+  - {id: tell, uses: log, with: {message: "drill failed: ${{ run.error }}"}}
+`
+	rec := &recorder{}
+	env := newEnv(t, rec)
+	env.ExecuteWorkflow(workflows.RunbookWorkflowName, workflows.Input{Plan: plan(t, src)})
+	if env.GetWorkflowError() == nil {
+		t.Fatal("the run did not fail")
+	}
+	s := status(t, env)
+	var msg string
+	for _, st := range s.Steps {
+		if st.ID == "tell" {
+			msg = st.Message
+		}
+	}
+	if s.Phase != workflows.PhaseRolledBack || stepStatus(s, "undo") != workflows.StepSucceeded || stepStatus(s, "broken") != workflows.StepFailed ||
+		stepStatus(s, "tell") != workflows.StepSucceeded || !strings.Contains(msg, "drill failed: step check: rpo 9m is over maxRPO 5m; rolled back") {
+		t.Fatalf("phase %s undo %s broken %s tell %s %q", s.Phase, stepStatus(s, "undo"), stepStatus(s, "broken"), stepStatus(s, "tell"), msg)
+	}
+
+	rb, err := runbook.Parse("test.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := rb.Compile([]byte(src), map[string]any{"fail": false}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env = newEnv(t, &recorder{})
+	env.ExecuteWorkflow(workflows.RunbookWorkflowName, workflows.Input{Plan: p})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if s := status(t, env); stepStatus(s, "tell") != workflows.StepPending {
+		t.Fatalf("onFailure ran on success: %s", stepStatus(s, "tell"))
 	}
 }

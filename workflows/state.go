@@ -85,10 +85,12 @@ func (s StepStatus) Done() bool {
 
 // StepState is one step's record, as ferry status shows it.
 type StepState struct {
-	ID        string     `json:"id"`
-	Uses      string     `json:"uses,omitempty"`
-	Depth     int        `json:"depth,omitempty"`
-	Rollback  bool       `json:"rollback,omitempty"`
+	ID       string `json:"id"`
+	Uses     string `json:"uses,omitempty"`
+	Depth    int    `json:"depth,omitempty"`
+	Rollback bool   `json:"rollback,omitempty"`
+	// OnFailure marks the steps that run when the run fails or rolls back.
+	OnFailure bool       `json:"onFailure,omitempty"`
 	Status    StepStatus `json:"status"`
 	StartedAt *time.Time `json:"startedAt,omitempty"`
 	EndedAt   *time.Time `json:"endedAt,omitempty"`

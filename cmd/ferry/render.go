@@ -31,15 +31,19 @@ func render(st *workflows.Status, pend map[string]*activityInfo, now time.Time) 
 		end = st.EndedAt
 	}
 	fmt.Fprintf(&b, "run %s  runbook %s  %s  %s\n", st.RunID, st.Runbook, strings.ToUpper(string(st.Phase)), end.Sub(st.StartedAt).Round(time.Second))
-	rollbackHeader := false
+	header := map[string]bool{} // rollback: and on failure:, once each, when their steps ran
 	for _, ss := range st.Steps {
-		if ss.Rollback {
+		if ss.Rollback || ss.OnFailure {
 			if ss.Status == workflows.StepPending {
 				continue
 			}
-			if !rollbackHeader {
-				b.WriteString("  rollback:\n")
-				rollbackHeader = true
+			name := "rollback"
+			if ss.OnFailure {
+				name = "on failure"
+			}
+			if !header[name] {
+				b.WriteString("  " + name + ":\n")
+				header[name] = true
 			}
 		}
 		ind := strings.Repeat("  ", ss.Depth+1)

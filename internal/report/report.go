@@ -141,8 +141,8 @@ func FromStatus(st *workflows.Status, description, link string, now time.Time) *
 	}
 	var pauseFrom, pauseTo *workflows.StepState
 	for _, ss := range st.Steps {
-		if ss.Rollback && ss.Status == workflows.StepPending {
-			continue // a rollback that never ran is not part of what happened
+		if (ss.Rollback || ss.OnFailure) && ss.Status == workflows.StepPending {
+			continue // a rollback or onFailure step that never ran is not part of what happened
 		}
 		r.Steps = append(r.Steps, step(ss))
 		switch ss.Uses {

@@ -108,6 +108,12 @@ func TestBackupAndRestore(t *testing.T) {
 		w.Outputs["incidents"] != float64(0) || len(hook.all()) > 0 {
 		t.Fatalf("the backup's watch: %s %v, alerts %v", w.Status, w.Outputs, hook.all())
 	}
+	// A drill that fails (no group may be behind at all: -1) is heard: its onFailure posts.
+	if err := e.run("drill-fails", workflows.Input{Plan: sampleRunbook(t, "drill.yaml", "default: 10000", "default: -1")}).Get(ctx, nil); err == nil {
+		t.Fatal("a drill with maxBehind -1 passed")
+	}
+	heard := hook.wait(t, "DR drill north_america -> europe FAILED (run drill-fails): step measure: drill failed", 10*time.Second)
+	t.Logf("a failing drill is heard: %s", heard.text)
 	primary.Close()
 	before := ledger.Counts()
 	t.Logf("before the loss: produced %d, processed %d", before.Produced, before.Consumed)
