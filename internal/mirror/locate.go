@@ -56,9 +56,9 @@ func Locate(ctx context.Context, origin, target []kgo.Opt, m *Mapping, p, tp Par
 		return 0, err
 	}
 	want := recordSum(rec)
-	find := func(from int64) (int64, error) {
+	find := func(from, to int64) (int64, error) {
 		found := int64(-1)
-		err := scan(ctx, target, map[Partition]int64{tp: from}, map[Partition]int64{tp: upper}, func(_ Partition, r *kgo.Record) error {
+		err := scan(ctx, target, map[Partition]int64{tp: from}, map[Partition]int64{tp: to}, func(_ Partition, r *kgo.Record) error {
 			if recordSum(r) == want {
 				found = r.Offset
 				return errFound
@@ -75,17 +75,25 @@ func Locate(ctx context.Context, origin, target []kgo.Opt, m *Mapping, p, tp Par
 	// between the syncs alone.
 	found := int64(-1)
 	if byTime > lower && byTime < upper {
-		if found, err = find(byTime); err != nil {
+		if found, err = find(byTime, upper); err != nil {
 			return 0, err
 		}
 	}
 	if found < 0 {
-		if found, err = find(lower); err != nil {
+		if found, err = find(lower, upper); err != nil {
+			return 0, err
+		}
+	}
+	// MirrorMaker 2 copies at least once: a task restarted before it committed copies again,
+	// and syncs of the two copies interleave, so the upper sync may come before the record's
+	// only copy. Last, look past it to the end.
+	if found < 0 && upper < targetEnd {
+		if found, err = find(upper, targetEnd); err != nil {
 			return 0, err
 		}
 	}
 	if found < 0 {
-		return 0, fmt.Errorf("%s: origin offset %d: %w (its record is not on the target between offsets %d and %d)", p, rec.Offset, ErrNotMirrored, lower, upper)
+		return 0, fmt.Errorf("%s: origin offset %d: %w (its record is not on the target between offsets %d and %d)", p, rec.Offset, ErrNotMirrored, lower, targetEnd)
 	}
 	return found, nil
 }

@@ -471,3 +471,39 @@ func TestMirrorRefusesACompactedSyncTopic(t *testing.T) {
 		t.Fatalf("want a refusal naming the topic and its policy, got %v", err)
 	}
 }
+
+// MirrorMaker 2 copies at least once: a task restarted before committing copies records
+// again, and a sync of the second copy can sit below the first copy of a later record. Locate
+// still finds a record whose only copy lies past the sync above it.
+func TestLocateAcrossARestartedCopy(t *testing.T) {
+	origin, target := cluster(t), cluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rec := func(i int) *kgo.Record {
+		return &kgo.Record{Topic: "t", Key: []byte("k"), Value: fmt.Appendf(nil, "v%d", i), Timestamp: time.UnixMilli(1_700_000_000_000 + int64(i))}
+	}
+	o, tg := client(t, origin), client(t, target)
+	for _, c := range []*kgo.Client{o, tg} {
+		if _, err := kadm.NewClient(c).CreateTopic(ctx, 1, 1, nil, "t"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 10 {
+		if err := o.ProduceSync(ctx, rec(i)).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Target: 0..4 copied, then the restarted task copies 0..9 again (offsets 5..14).
+	for _, i := range []int{0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9} {
+		if err := tg.ProduceSync(ctx, rec(i)).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := Partition{Topic: "t", Partition: 0}
+	// The kept syncs: record 1 at 1 (first copy), record 6 at 6 (stale: really at 11).
+	m := &Mapping{syncs: map[Partition][]OffsetSync{p: {{Partition: p, Upstream: 1, Downstream: 1}, {Partition: p, Upstream: 6, Downstream: 6}}}}
+	got, err := Locate(ctx, origin, target, m, p, p, 5, 15)
+	if err != nil || got != 10 {
+		t.Fatalf("origin 5: got %d, %v; want 10, its only copy", got, err)
+	}
+}
