@@ -77,7 +77,7 @@ func targetACL(rep *runbook.Replication, principals map[string]string, d kadm.De
 	b := kadm.NewACLs().ResourcePatternType(d.Pattern).Operations(d.Operation)
 	switch d.Type {
 	case kmsg.ACLResourceTypeTopic:
-		if literal && !rep.Topics.Select(name) {
+		if literal && !rep.Replicates(name) {
 			return nil, "", false
 		}
 		if name != "*" {

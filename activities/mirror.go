@@ -73,9 +73,12 @@ func (a *Activities) mirrorDeploy(ctx context.Context, spec runbook.MirrorSpec) 
 	return out, nil
 }
 
-// clustersAnswer connects to the origin and the target and returns how many brokers each has.
+// clustersAnswer connects to the origin and the target and returns how many brokers each
+// has. Two names for one cluster (the same cluster id) are refused: the mirror would copy
+// every record onto itself, for ever.
 func (a *Activities) clustersAnswer(ctx context.Context, spec runbook.MirrorSpec) (map[string]any, error) {
 	brokers := map[string]any{}
+	ids := map[string]string{}
 	d := a.dialer()
 	for _, name := range []string{spec.Replication.Origin, spec.Replication.Target} {
 		if _, err := d.Options(ctx, name, spec.Clusters[name]); err != nil {
@@ -91,6 +94,11 @@ func (a *Activities) clustersAnswer(ctx context.Context, spec runbook.MirrorSpec
 			return nil, classify(fmt.Errorf("cluster %s: %w", name, err))
 		}
 		brokers[name] = len(meta.Brokers)
+		ids[name] = meta.Cluster
+	}
+	rep := spec.Replication
+	if id := ids[rep.Origin]; id != "" && id == ids[rep.Target] {
+		return nil, badInput("origin %s and target %s are the same Kafka cluster (cluster id %s): a mirror would copy every record onto itself", rep.Origin, rep.Target, id)
 	}
 	return brokers, nil
 }
@@ -222,7 +230,7 @@ func (a *Activities) largestRecord(ctx context.Context, spec runbook.MirrorSpec)
 	}
 	var topics []string
 	for _, t := range listed.Names() {
-		if rep.Topics.Select(t) {
+		if rep.Replicates(t) {
 			topics = append(topics, t)
 		}
 	}

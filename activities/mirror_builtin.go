@@ -50,7 +50,7 @@ func (builtinMirror) watch(ctx context.Context, a *Activities, spec runbook.Mirr
 	defer heartbeatEvery(ctx, time.Second, func() any { return *details.Load() })()
 	var groups atomic.Pointer[string] // the last group sync, shown with the mirror's progress
 	if every := rep.SyncGroups.D(); every > 0 {
-		gs := mirror.GroupSync{Origin: origin, Target: target, Groups: rep.Groups.SelectGroup, Topics: rep.Topics.Select,
+		gs := mirror.GroupSync{Origin: origin, Target: target, Groups: rep.Groups.SelectGroup, Topics: rep.Replicates,
 			Rename: rep.TargetTopic, SyncTopic: rep.SyncTopic(), CheckpointTopic: rep.CheckpointTopic()}
 		gctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
@@ -64,7 +64,7 @@ func (builtinMirror) watch(ctx context.Context, a *Activities, spec runbook.Mirr
 	defer gauges.Forget()
 	err = mirror.Run(ctx, mirror.Config{
 		Origin: origin, Target: target,
-		Select:            rep.Topics.Select,
+		Select:            rep.Replicates,
 		Rename:            rep.TargetTopic,
 		SyncTopic:         rep.SyncTopic(),
 		Heartbeat:         &mirror.Heartbeat{Source: rep.OriginAlias(), Target: rep.Target},

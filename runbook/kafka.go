@@ -221,6 +221,13 @@ func (r *Replication) OriginAlias() string {
 	return r.Origin
 }
 
+// Replicates reports whether the flow copies an origin topic: its patterns select it, and it
+// is not a copy the reverse flow made (<target>.<topic>, as MirrorMaker 2 names remote
+// topics): in a two-way setup, nothing goes back to where it came from.
+func (r *Replication) Replicates(topic string) bool {
+	return r.Topics.Select(topic) && !strings.HasPrefix(topic, r.Target+".")
+}
+
 // Select reports whether an origin topic is replicated: it matches an include pattern
 // (all when none), no exclude pattern, and is not internal to Kafka or a replication engine.
 func (p *Patterns) Select(name string) bool {

@@ -198,3 +198,17 @@ steps:
 		}
 	}
 }
+
+// In a two-way setup a flow never copies back what the reverse flow copied to its origin
+// (<target>.<topic>), nor any flow's heartbeats.
+func TestReplicationSkipsTheReverseFlow(t *testing.T) {
+	rep := &Replication{Origin: "north_america", Target: "europe", Naming: "prefixed"}
+	for topic, want := range map[string]bool{
+		"orders": true, "europe.orders": false, "europe.heartbeats": false, "north_america.heartbeats": false,
+		"heartbeats": false, "europeans": true, "mm2-offset-syncs.europe.internal": false,
+	} {
+		if got := rep.Replicates(topic); got != want {
+			t.Errorf("%s: %v, want %v", topic, got, want)
+		}
+	}
+}

@@ -174,7 +174,7 @@ func (f *Flow) measureGroup(ctx context.Context, d *Drill, m *mirror.Mapping, te
 	var behind int64
 	positions := map[string]map[int32]kgo.Offset{}
 	for _, o := range origin.Sorted() {
-		if o.At < 0 || !f.Rep.Topics.Select(o.Topic) {
+		if o.At < 0 || !f.Rep.Replicates(o.Topic) {
 			continue
 		}
 		tt := f.Rep.TargetTopic(o.Topic)

@@ -68,12 +68,10 @@ func (f *Flow) every(interval time.Duration, report func()) (stop func()) {
 	return func() { close(done); <-finished; report() }
 }
 
-// Partitions lists the selected origin topics' partitions (the replication's topics when sel
-// is nil), and the partition count of each topic.
+// Partitions lists the partitions of the origin topics the replication copies (only those sel
+// selects too, when given), and the partition count of each topic.
 func (f *Flow) Partitions(ctx context.Context, sel *runbook.Patterns) ([]mirror.Partition, map[string]int32, error) {
-	if sel == nil {
-		sel = &f.Rep.Topics
-	}
+
 	topics, err := f.Origin.ListTopics(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list origin topics: %w", err)
@@ -81,7 +79,7 @@ func (f *Flow) Partitions(ctx context.Context, sel *runbook.Patterns) ([]mirror.
 	var out []mirror.Partition
 	counts := map[string]int32{}
 	for _, t := range topics.Sorted() {
-		if t.IsInternal || !sel.Select(t.Topic) {
+		if t.IsInternal || !f.Rep.Replicates(t.Topic) || (sel != nil && !sel.Select(t.Topic)) {
 			continue
 		}
 		counts[t.Topic] = int32(len(t.Partitions))

@@ -115,7 +115,7 @@ func (f *Flow) targetEnds(ctx context.Context, fetched kadm.FetchOffsetsResponse
 	set := map[string]bool{}
 	for _, r := range fetched {
 		for _, o := range r.Fetched.Offsets().Sorted() {
-			if f.Rep.Topics.Select(o.Topic) {
+			if f.Rep.Replicates(o.Topic) {
 				set[f.Rep.TargetTopic(o.Topic)] = true
 			}
 		}
@@ -135,7 +135,7 @@ func (f *Flow) targetEnds(ctx context.Context, fetched kadm.FetchOffsetsResponse
 func (f *Flow) translateGroup(ctx context.Context, m *mirror.Mapping, g string, origin kadm.Offsets, ends kadm.ListedOffsets) (kadm.Offsets, error) {
 	want := kadm.Offsets{}
 	for _, o := range origin.Sorted() {
-		if !f.Rep.Topics.Select(o.Topic) || o.At < 0 {
+		if !f.Rep.Replicates(o.Topic) || o.At < 0 {
 			continue
 		}
 		tt := f.Rep.TargetTopic(o.Topic)

@@ -21,9 +21,11 @@ func ConnectTopics(group string) []string {
 }
 
 // Internal reports whether a topic belongs to Kafka or a replication engine, so it is never
-// replicated: Kafka's (__*), MirrorMaker 2's (mm2-*, *.internal) and heartbeats.
+// replicated: Kafka's (__*), MirrorMaker 2's (mm2-*, *.internal) and heartbeats, a flow's
+// own and those another flow copied (<alias>.heartbeats).
 func Internal(name string) bool {
-	return strings.HasPrefix(name, "__") || strings.HasPrefix(name, "mm2-") || strings.HasSuffix(name, ".internal") || name == Heartbeats
+	return strings.HasPrefix(name, "__") || strings.HasPrefix(name, "mm2-") || strings.HasSuffix(name, ".internal") ||
+		name == Heartbeats || strings.HasSuffix(name, "."+Heartbeats)
 }
 
 // Bookkeeping reports whether a topic is one a flow with this origin alias and Connect group
