@@ -62,6 +62,9 @@ func (a *Activities) mirrorDeploy(ctx context.Context, spec runbook.MirrorSpec) 
 	if err != nil {
 		return nil, err
 	}
+	if err := a.refuseForeignData(ctx, spec); err != nil {
+		return nil, err
+	}
 	out, err := backendOf(spec.Replication.Engine).deploy(ctx, a, spec)
 	if err != nil {
 		return nil, err
@@ -71,6 +74,33 @@ func (a *Activities) mirrorDeploy(ctx context.Context, spec runbook.MirrorSpec) 
 	}
 	out["brokers"] = brokers
 	return out, nil
+}
+
+// refuseForeignData fails mirror.start when target topics hold records this mirror did not
+// write, unless the replication says to append after them: a mirror started there (backup.yaml
+// run again after a restore from its target) would copy the origin's whole history after
+// data that came from it.
+func (a *Activities) refuseForeignData(ctx context.Context, spec runbook.MirrorSpec) error {
+	rep := spec.Replication
+	if rep.TargetData == "append" {
+		return nil
+	}
+	f, closeFn, err := a.openFlow(ctx, runbook.StepInput{RunID: spec.RunID, StepID: "mirror", Runbook: spec.Runbook, Replication: rep, Clusters: spec.Clusters})
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	found, err := f.ForeignData(ctx)
+	if err != nil || len(found) == 0 {
+		return err
+	}
+	more := ""
+	if len(found) > 5 {
+		more = fmt.Sprintf(" and %d more", len(found)-5)
+		found = found[:5]
+	}
+	return badInput("target %s already holds records this mirror did not write (%s%s): the mirror would copy the origin's whole history after them, twice over if they came from the origin (a cluster restored from this target). Empty those topics, or set replication.targetData: append to copy after them",
+		rep.Target, strings.Join(found, ", "), more)
 }
 
 // clustersAnswer connects to the origin and the target and returns how many brokers each

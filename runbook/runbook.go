@@ -111,6 +111,8 @@ type Replication struct {
 	Naming string   `yaml:"naming" json:"naming,omitempty" enum:"identity,prefixed" doc:"Target topic names: identity (same) or prefixed (<alias>.<topic>)."`
 	Alias  string   `yaml:"alias" json:"alias,omitempty" doc:"Origin alias for prefixed names and internal topics; the origin cluster's name when empty."`
 	// SyncGroups makes the target a standby: its groups follow the origin's while the mirror runs.
+	// TargetData says what mirror.start does with target topics holding records it did not write.
+	TargetData string `yaml:"targetData" json:"targetData,omitempty" enum:"refuse,append" doc:"When a target topic already holds records this mirror did not write (a cluster restored from this flow's target, another producer): refuse, the default, fails mirror.start naming them; append copies the origin's history after them."`
 	// HeartbeatInterval is how often every engine writes the flow's heartbeat to the target.
 	HeartbeatInterval Duration `yaml:"heartbeatInterval" json:"heartbeatInterval,omitempty" doc:"How often the mirror writes a heartbeat to the target's heartbeats topic (every engine; standby.watch reads them); 1s when empty, as MirrorMaker 2's default."`
 	SyncGroups        Duration `yaml:"syncGroups" json:"syncGroups,omitempty" doc:"While the mirror runs, commit the groups' translated positions on the target this often, so consumers started there begin where the origin's were (a standby); off when empty. Groups with members on the target are left alone; positions never move back."`

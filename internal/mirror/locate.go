@@ -115,3 +115,12 @@ func firstAtOrAfter(ctx context.Context, target []kgo.Opt, tp Partition, ts time
 	}
 	return -1, nil
 }
+
+// SameContent reports whether two records hold the same key, value and headers (timestamps
+// aside: a LogAppendTime target stamps its own).
+func SameContent(a, b *kgo.Record) bool {
+	ga, gb := newDigester(true), newDigester(true)
+	ga.add(a)
+	gb.add(b)
+	return ga.sum().SHA256 == gb.sum().SHA256
+}

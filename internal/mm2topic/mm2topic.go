@@ -29,8 +29,10 @@ func Internal(name string) bool {
 }
 
 // Bookkeeping reports whether a topic is one a flow with this origin alias and Connect group
-// keeps, and topics.cleanup may delete: offset syncs, checkpoints, heartbeats, Connect's and
-// MirrorMaker 2's dedicated-mode topics. Never a user topic.
+// keeps, and topics.cleanup may delete: its offset syncs, checkpoints, heartbeats, Connect's
+// and MirrorMaker 2's dedicated-mode topics. Never a user topic, nor another flow's offset
+// syncs: a standby's (the backup that outlives a restore) or the flow back's that
+// mirror.reverse wrote.
 func Bookkeeping(name, originAlias, connectGroup string) bool {
 	for _, t := range ConnectTopics(connectGroup) {
 		if name == t {
@@ -38,7 +40,7 @@ func Bookkeeping(name, originAlias, connectGroup string) bool {
 		}
 	}
 	switch {
-	case strings.HasPrefix(name, "mm2-offset-syncs.") && strings.HasSuffix(name, ".internal"):
+	case name == OffsetSyncs(originAlias):
 		return true
 	case strings.HasPrefix(name, "mm2-configs.") || strings.HasPrefix(name, "mm2-offsets.") || strings.HasPrefix(name, "mm2-status."):
 		return strings.HasSuffix(name, ".internal")

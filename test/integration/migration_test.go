@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,9 +15,13 @@ import (
 	"github.com/ferryhq/ferry/workflows"
 )
 
+// kfakeClusters numbers the test clusters: each has its own cluster id, as real clusters do
+// (mirror.start refuses an origin and a target with the same one).
+var kfakeClusters atomic.Int64
+
 func kfakeCluster(t *testing.T) string {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.ClusterID(fmt.Sprintf("kfake-%d", kfakeClusters.Add(1))))
 	if err != nil {
 		t.Fatal(err)
 	}
