@@ -14,7 +14,7 @@ import (
 )
 
 func (a *Activities) standbySteps() map[string]Step {
-	return map[string]Step{runbook.StepStandbyWatch: a.standbyWatch}
+	return map[string]Step{runbook.StepStandbyWatch: a.standbyWatch, runbook.StepMirrorReverse: a.mirrorReverse}
 }
 
 // maxIncidentLog bounds the incident lines a watch returns: its outputs live in history.
@@ -160,4 +160,18 @@ func (w *watchState) details() map[string]any {
 		d["since"] = w.Since
 	}
 	return d
+}
+
+// mirrorReverse prepares the flow back to continue after what this flow copied.
+func (a *Activities) mirrorReverse(ctx context.Context, in runbook.StepInput) (runbook.StepResult, error) {
+	f, closeFn, err := a.openFlow(ctx, in)
+	if err != nil {
+		return runbook.StepResult{}, err
+	}
+	defer closeFn()
+	r, err := f.Reverse(ctx)
+	if err != nil {
+		return runbook.StepResult{}, err
+	}
+	return result(map[string]any{"topic": r.Topic, "partitions": r.Partitions, "syncs": r.Syncs})
 }

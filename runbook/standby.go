@@ -5,6 +5,10 @@ import "time"
 // StepStandbyWatch watches a standby for as long as the backup runs, alerting on breaches.
 const StepStandbyWatch = "standby.watch"
 
+// StepMirrorReverse prepares the flow back, so a restored cluster is protected again without
+// copying everything again.
+const StepMirrorReverse = "mirror.reverse"
+
 // Defaults of standby.watch.
 const (
 	DefaultWatchInterval   = 30 * time.Second
@@ -25,6 +29,15 @@ type StandbyWatchParams struct {
 }
 
 func init() {
+	Register(StepType{
+		Name: StepMirrorReverse, NeedsReplication: true, DefaultTimeout: 10 * time.Minute,
+		Summary: "Prepare the mirror back (target → origin): it will continue after what this mirror copied instead of copying it again (re-protect after a restore).",
+		Doc: "Writes this flow's offset syncs turned around, plus one naming the last record copied, as the whole content of the flow back's offset-sync topic on the origin " +
+			"(mm2-offset-syncs.<target name>.internal; what it held mapped the cluster that was lost). A backup runbook then started from the target to the origin resumes after the restored records, and translates group positions in them exactly. " +
+			"Run it after mirror.wait (maxLag 0) and before topics.cleanup; it refuses when the copy is incomplete or the last records differ. The origin must have been written without transactions (by a mirror).",
+		Outputs: []Output{{"topic", "The flow back's offset-sync topic, on the origin."}, {"partitions", "Partitions prepared."}, {"syncs", "Offset syncs written."}},
+		Touches: replicationTouches("reads both clusters; replaces the flow back's offset-sync topic on the origin"),
+	})
 	Register(StepType{
 		Name: StepStandbyWatch, NeedsReplication: true, Params: StandbyWatchParams{}, DefaultTimeout: 10 * 365 * 24 * time.Hour,
 		Summary: "Watch a standby while it runs: heartbeat freshness, RPO and group positions, alerting once per incident and again when it recovers.",

@@ -16,8 +16,10 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -180,4 +182,53 @@ func (m *Mapping) Translate(p Partition, origin, targetEnd int64, originHasData 
 		}
 	}
 	return 0, fmt.Errorf("%s: origin offset %d: %w (copied up to %d)", p, origin, ErrNotMirrored, copiedUpTo)
+}
+
+// ReplaceSyncs makes syncs the whole content of an offset-sync topic on the cluster opts
+// reaches: the topic is deleted (what it held belonged to a flow whose origin is gone) and
+// created again, then the syncs are written in order. Running it again writes the same.
+func ReplaceSyncs(ctx context.Context, opts []kgo.Opt, topic string, syncs []OffsetSync) error {
+	a, err := newAdmin(opts)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if _, err := a.adm.DeleteTopics(ctx, topic); err != nil && !errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return fmt.Errorf("delete offset-sync topic %s: %w", topic, err)
+	}
+	// Kafka deletes a topic in the background: creating it again fails until it is gone.
+	for deadline := time.Now().Add(time.Minute); ; {
+		err := ensureSyncTopic(ctx, a, topic)
+		if err == nil {
+			if empty, err := syncTopicEmpty(ctx, a, topic); err == nil && empty {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("offset-sync topic %s: not recreated empty within a minute: %v", topic, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	recs := make([]*kgo.Record, len(syncs))
+	for i, s := range syncs {
+		recs[i] = s.Record(topic)
+	}
+	if err := a.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return fmt.Errorf("write offset syncs to %s: %w", topic, err)
+	}
+	return nil
+}
+
+func syncTopicEmpty(ctx context.Context, a *admin, topic string) (bool, error) {
+	ends, err := a.adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return false, err
+	}
+	empty := true
+	ends.Each(func(o kadm.ListedOffset) { empty = empty && o.Err == nil && o.Offset == 0 })
+	return empty && len(ends[topic]) > 0, nil
 }

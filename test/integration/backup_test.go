@@ -143,6 +143,45 @@ func TestBackupAndRestore(t *testing.T) {
 	if n.Lost != 0 || n.Duplicates != 0 {
 		t.Fatalf("lost %d, processed twice %d", n.Lost, n.Duplicates)
 	}
+
+	// Re-protect: backup.yaml again, now from the restored cluster. The restore's
+	// mirror.reverse prepared it: the backup gains exactly what the apps wrote on the new
+	// cluster, so both hold the same records, in the same order, none twice.
+	if got := step(s, "reprotect").Outputs; got["partitions"] != float64(3) {
+		t.Fatalf("reprotect: %v", got)
+	}
+	r = e.run("backup-again", workflows.Input{Plan: sampleRunbook(t, "backup.yaml", "syncGroups: 10s", "syncGroups: 200ms",
+		"interval: 30s", "interval: 200ms", "maxLag: 1000, interval: 1s", "maxLag: 0, interval: 200ms")})
+	e.waitFor("backup-again", "the new backup to catch up", func(s *workflows.Status) bool { return step(s, "keep").Status == workflows.StepWaiting })
+	digests := func(addr string) map[mirror.Partition]mirror.Digest {
+		ends, err := kadm.NewClient(kclient(t, addr)).ListEndOffsets(ctx, "orders")
+		if err != nil {
+			t.Fatal(err)
+		}
+		from, to := map[mirror.Partition]int64{}, map[mirror.Partition]int64{}
+		ends.Each(func(o kadm.ListedOffset) {
+			p := mirror.Partition{Topic: o.Topic, Partition: o.Partition}
+			from[p], to[p] = 0, o.Offset
+		})
+		d, err := mirror.Digests(ctx, []kgo.Opt{kgo.SeedBrokers(addr)}, from, to, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	restored, again := digests(fresh.Addr), digests(backup.Addr)
+	for p, d := range restored {
+		if b := again[p]; b.Records != d.Records || b.SHA256 != d.SHA256 {
+			t.Errorf("%s: the restored cluster holds %d records, the backup %d (digests equal: %v)", p, d.Records, b.Records, b.SHA256 == d.SHA256)
+		}
+	}
+	if _, err := e.update("backup-again", workflows.UpdateApprove, workflows.Approval{Step: "keep", By: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("re-protected: the backup holds the restored cluster's %d partitions record for record", len(restored))
 }
 
 // sandboxApps starts the sample runbooks' apps (orders-producer and billing) on origin and

@@ -77,21 +77,7 @@ func get(t *testing.T, u string) string {
 // temporary directory as name. It returns the page's text.
 func browse(t *testing.T, u, name, open string, want ...string) string {
 	t.Helper()
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("no chromium: the test task installs it (go tool task browser:install)")
-		}
-		t.Skip("no chromium: go tool task browser:install")
-	}
-	actx, cancel := chromedp.NewExecAllocator(context.Background(),
-		append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.WindowSize(1400, 1800))...)
-	defer cancel()
-	bctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	if err := chromedp.Do(bctx, chromedp.Navigate(u)); err != nil {
-		t.Fatalf("open %s: %v", u, err)
-	}
+	bctx := openPage(t, u)
 	if open != "" {
 		click := fmt.Sprintf(`(() => { const e = document.evaluate(%q, document, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue; if (!e) return false; (e.closest("button, summary, [role=button]") || e).click(); return true })()`, "//*[normalize-space(text())='"+open+"']")
 		if _, err := chromedp.Run(bctx, chromedp.Poll[chromedp.Void](click, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
@@ -125,6 +111,17 @@ func browse(t *testing.T, u, name, open string, want ...string) string {
 // evaluate opens u in headless Chromium and returns what the JavaScript expression gives.
 func evaluate(t *testing.T, u, expr string) string {
 	t.Helper()
+	v, err := chromedp.Run(openPage(t, u), chromedp.Evaluate[string](expr))
+	if err != nil {
+		t.Fatalf("%s: %s: %v", u, expr, err)
+	}
+	return v
+}
+
+// openPage opens u in headless Chromium (Debian's package, which the test task installs),
+// closed when the test ends.
+func openPage(t *testing.T, u string) context.Context {
+	t.Helper()
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -132,17 +129,12 @@ func evaluate(t *testing.T, u, expr string) string {
 		}
 		t.Skip("no chromium: go tool task browser:install")
 	}
-	actx, cancel := chromedp.NewExecAllocator(context.Background(),
-		append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox)...)
-	defer cancel()
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.WindowSize(1400, 1800))...)
 	bctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
+	t.Cleanup(func() { cancel(); cancelAlloc() })
 	if err := chromedp.Do(bctx, chromedp.Navigate(u)); err != nil {
 		t.Fatalf("open %s: %v", u, err)
 	}
-	v, err := chromedp.Run(bctx, chromedp.Evaluate[string](expr))
-	if err != nil {
-		t.Fatalf("%s: %s: %v", u, expr, err)
-	}
-	return v
+	return bctx
 }
