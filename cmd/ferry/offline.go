@@ -178,7 +178,11 @@ func printPlanSteps(steps []*runbook.PlanStep, depth int) {
 	ind := strings.Repeat("  ", depth)
 	for i, s := range steps {
 		if s.Parallel != nil {
-			fmt.Printf("%s%d. %s: in parallel%s\n", ind, i+1, s.ID, planNotes(s))
+			ends := ""
+			if s.EndWith != "" {
+				ends = ", ending when " + s.EndWith + " does (the others are stopped)"
+			}
+			fmt.Printf("%s%d. %s: in parallel%s%s\n", ind, i+1, s.ID, ends, planNotes(s))
 			printPlanSteps(s.Parallel, depth+2)
 			continue
 		}
