@@ -47,7 +47,7 @@ func (a *Activities) Steps() map[string]Step {
 	all := map[string]Step{}
 	for _, family := range []map[string]Step{
 		a.kafkaSteps(), a.topicsSteps(), a.mirrorSteps(), a.groupsSteps(), a.verifySteps(),
-		a.aclsSteps(), a.drillSteps(), a.standbySteps(), a.appsSteps(), a.kubeSteps(), a.secretsSteps(), a.notifySteps(),
+		a.aclsSteps(), a.drillSteps(), a.standbySteps(), a.usersSteps(), a.appsSteps(), a.kubeSteps(), a.secretsSteps(), a.notifySteps(),
 	} {
 		maps.Copy(all, family)
 	}
