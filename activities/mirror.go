@@ -76,6 +76,11 @@ func (a *Activities) mirrorDeploy(ctx context.Context, spec runbook.MirrorSpec) 
 	return out, nil
 }
 
+// flowInput is what openFlow needs to reach a mirror's clusters outside a step.
+func flowInput(spec runbook.MirrorSpec) runbook.StepInput {
+	return runbook.StepInput{RunID: spec.RunID, StepID: "mirror", Runbook: spec.Runbook, Replication: spec.Replication, Clusters: spec.Clusters}
+}
+
 // refuseForeignData fails mirror.start when target topics hold records this mirror did not
 // write, unless the replication says to append after them: a mirror started there (backup.yaml
 // run again after a restore from its target) would copy the origin's whole history after
@@ -85,7 +90,7 @@ func (a *Activities) refuseForeignData(ctx context.Context, spec runbook.MirrorS
 	if rep.TargetData == "append" {
 		return nil
 	}
-	f, closeFn, err := a.openFlow(ctx, runbook.StepInput{RunID: spec.RunID, StepID: "mirror", Runbook: spec.Runbook, Replication: rep, Clusters: spec.Clusters})
+	f, closeFn, err := a.openFlow(ctx, flowInput(spec))
 	if err != nil {
 		return err
 	}
@@ -152,7 +157,7 @@ func (a *Activities) measureMirror(ctx context.Context, spec runbook.MirrorSpec,
 	gauges := a.Metrics.Mirror(spec.RunID)
 	mctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	in := runbook.StepInput{RunID: spec.RunID, StepID: "mirror", Runbook: spec.Runbook, Replication: spec.Replication, Clusters: spec.Clusters}
+	in := flowInput(spec)
 	go func() {
 		defer close(done)
 		t := time.NewTicker(every)
