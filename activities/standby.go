@@ -14,7 +14,7 @@ import (
 )
 
 func (a *Activities) standbySteps() map[string]Step {
-	return map[string]Step{runbook.StepStandbyWatch: a.standbyWatch, runbook.StepMirrorReverse: a.mirrorReverse}
+	return map[string]Step{runbook.StepStandbyWatch: a.standbyWatch, runbook.StepMirrorReverse: a.mirrorReverse, runbook.StepMirrorFailback: a.mirrorFailback}
 }
 
 // maxIncidentLog bounds the incident lines a watch returns: its outputs live in history.

@@ -44,7 +44,7 @@ func (f *Flow) ForeignData(ctx context.Context) ([]string, error) {
 			found = append(found, fmt.Sprintf("%s/%d: %d records", tt, p.Partition, e.Offset-s.Offset))
 			continue
 		}
-		if why, err := f.foreignSync(ctx, p, syncs[len(syncs)-1]); err != nil {
+		if why, err := f.foreignSync(ctx, p, syncs[len(syncs)-1], e.Offset); err != nil {
 			return nil, err
 		} else if why != "" {
 			found = append(found, fmt.Sprintf("%s/%d: %d records, %s", tt, p.Partition, e.Offset-s.Offset, why))
@@ -55,11 +55,15 @@ func (f *Flow) ForeignData(ctx context.Context) ([]string, error) {
 
 // foreignSync checks a partition's last offset sync against both clusters: the record it
 // names on the origin must be the one at its target offset. It says why not, "" when it is
-// (or when retention took either record: nothing to compare).
-func (f *Flow) foreignSync(ctx context.Context, p mirror.Partition, s mirror.OffsetSync) (string, error) {
+// (or when retention took either record, or the sync places the next origin record at the
+// target's end, as a failback's does: nothing to compare).
+func (f *Flow) foreignSync(ctx context.Context, p mirror.Partition, s mirror.OffsetSync, targetEnd int64) (string, error) {
 	o, err := mirror.FirstRecord(ctx, f.OriginOpts, p, s.Upstream)
 	if err != nil {
 		return "", fmt.Errorf("%s: read origin: %w", p, err)
+	}
+	if o == nil && s.Downstream == targetEnd {
+		return "", nil
 	}
 	if o == nil {
 		return fmt.Sprintf("its offset syncs name origin offset %d, past the origin's end (another origin's syncs)", s.Upstream), nil

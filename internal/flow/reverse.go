@@ -26,9 +26,10 @@ type Reversed struct {
 // the whole content of the flow back's offset-sync topic on the origin (the syncs there, if
 // any, map a cluster that is gone).
 //
-// It needs the copy complete (mirror.wait maxLag 0), the origin written by a mirror that
-// does not write transactions (its last offset is a record), and both sides still holding
-// the last record copied, which it compares before writing anything.
+// It needs the copy complete (mirror.wait maxLag 0; the target may have taken new writes
+// since, the flow back copies them), the origin written by a mirror that does not write
+// transactions (its last offset is a record), and both sides still holding the last record
+// copied, which it compares before writing anything.
 func (f *Flow) Reverse(ctx context.Context) (*Reversed, error) {
 	parts, counts, err := f.Partitions(ctx, nil)
 	if err != nil {
@@ -57,14 +58,14 @@ func (f *Flow) Reverse(ctx context.Context) (*Reversed, error) {
 		if oe.Offset == 0 {
 			continue // nothing to copy here: the flow back starts from the target's beginning
 		}
-		end, err := m.Translate(p, oe.Offset, te.Offset, nil)
-		if errors.Is(err, mirror.ErrNotMirrored) || (err == nil && end != te.Offset) {
+		at, err := m.Translate(p, oe.Offset-1, te.Offset, nil) // the last origin record's copy
+		if errors.Is(err, mirror.ErrNotMirrored) {
 			return nil, refuse("%s: not all copied (origin end %d, target end %d): wait for the mirror (mirror.wait maxLag 0) before reversing it", p, oe.Offset, te.Offset)
 		}
 		if err != nil {
 			return nil, err
 		}
-		last, err := f.lastPair(ctx, p, tp, oe.Offset-1, te.Offset-1)
+		last, err := f.lastPair(ctx, p, tp, oe.Offset-1, at)
 		if err != nil {
 			return nil, err
 		}
@@ -72,6 +73,12 @@ func (f *Flow) Reverse(ctx context.Context) (*Reversed, error) {
 			back = append(back, mirror.OffsetSync{Partition: tp, Upstream: s.Downstream, Downstream: s.Upstream})
 		}
 		back = append(back, last)
+		// Where the target's next record goes: after records the flow skipped (a failback's
+		// stranded ones), not after the last one copied. The target may have taken writes
+		// since the copy (apps resumed on it): the flow back starts with them.
+		if next, err := m.Translate(p, oe.Offset, te.Offset, nil); err == nil && next > at+1 {
+			back = append(back, mirror.OffsetSync{Partition: tp, Upstream: next, Downstream: oe.Offset})
+		}
 		out.Partitions++
 	}
 	if err := mirror.ReplaceSyncs(ctx, f.OriginOpts, out.Topic, back); err != nil {

@@ -116,6 +116,15 @@ func LoadMapping(ctx context.Context, target []kgo.Opt, syncTopic string) (*Mapp
 	}
 }
 
+// NewMapping is the mapping of syncs, read in order as LoadMapping reads its topic.
+func NewMapping(syncs []OffsetSync) *Mapping {
+	m := &Mapping{syncs: map[Partition][]OffsetSync{}}
+	for _, s := range syncs {
+		m.add(s)
+	}
+	return m
+}
+
 // add reads the sync topic as a log: a mirror that restarts writes a sync at the first
 // record it copies, and that sync replaces every earlier one from the same origin offset on
 // (written before the crash for records that may never have reached the target).

@@ -146,6 +146,12 @@ func clampToLog(ctx context.Context, opts []kgo.Opt, starts, ends map[Partition]
 
 var errFound = errors.New("found")
 
+// Each calls fn for every committed data record of partition p in [from, to), in offset
+// order; the first error fn returns stops the read and is returned.
+func Each(ctx context.Context, opts []kgo.Opt, p Partition, from, to int64, fn func(*kgo.Record) error) error {
+	return scan(ctx, opts, map[Partition]int64{p: from}, map[Partition]int64{p: to}, func(_ Partition, r *kgo.Record) error { return fn(r) })
+}
+
 // HasData reports whether partition p of the origin holds a committed data record at an
 // offset in [from, to).
 func HasData(ctx context.Context, origin []kgo.Opt, p Partition, from, to int64) (bool, error) {

@@ -37,6 +37,28 @@ type Counts struct {
 	Lost       int `json:"lost"`       // produced records never processed
 }
 
+// Lost lists the produced records never processed, by sequence number.
+func (l *Ledger) Lost() map[uint64]bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[uint64]bool{}
+	for seq := range l.produced {
+		if l.consumed[seq] == 0 {
+			out[seq] = true
+		}
+	}
+	return out
+}
+
+// Process counts a record as processed, as a consumer replaying it would.
+func (l *Ledger) Process(r *kgo.Record) {
+	if seq, ok := RecordSeq(r); ok {
+		l.mu.Lock()
+		l.consumed[seq]++
+		l.mu.Unlock()
+	}
+}
+
 // Counts summarises the ledger.
 func (l *Ledger) Counts() Counts {
 	l.mu.Lock()
@@ -203,7 +225,8 @@ func seqHeader(seq uint64) kgo.RecordHeader {
 	return kgo.RecordHeader{Key: "seq", Value: b}
 }
 
-func recordSeq(r *kgo.Record) (uint64, bool) {
+// RecordSeq is the sequence number the sandbox producer wrote on a record.
+func RecordSeq(r *kgo.Record) (uint64, bool) {
 	for _, h := range r.Headers {
 		if h.Key == "seq" && len(h.Value) == 8 {
 			return binary.BigEndian.Uint64(h.Value), true
@@ -263,7 +286,10 @@ func (c *Consumer) Repoint(_ context.Context, bootstrap string) (string, error) 
 func (c *Consumer) start(bootstrap string) (func() error, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.ConsumerGroup(c.group), kgo.ConsumeTopics(c.topic),
 		kgo.DisableAutoCommit(), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ClientID(c.name),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond),
+		// A consumer lost with its cluster leaves the group 6 s after the cluster is back
+		// (Kafka's default is 45 s), so a failback need not wait long for its session to end.
+		kgo.SessionTimeout(6*time.Second))
 	if err != nil {
 		return nil, err
 	}
@@ -291,7 +317,7 @@ func (c *Consumer) loop(ctx context.Context, cl *kgo.Client, done chan struct{})
 		}
 		c.ledger.mu.Lock()
 		for _, r := range rs {
-			if seq, ok := recordSeq(r); ok {
+			if seq, ok := RecordSeq(r); ok {
 				c.ledger.consumed[seq]++
 			}
 		}

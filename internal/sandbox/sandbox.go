@@ -10,11 +10,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Cluster is one running sandbox cluster.
@@ -44,6 +46,26 @@ func Start(name, dataDir string, extra ...kfake.Opt) (*Cluster, error) {
 
 // Close stops the cluster.
 func (c *Cluster) Close() { c.c.Close() }
+
+// HoldFetches makes the cluster answer no fetch until release is called (or it closes), while
+// it still takes writes: everything reading it, mirrors and consumers, falls behind, as when
+// replication stalls just before a region is lost. A DR drill's worst case, on demand.
+func (c *Cluster) HoldFetches() (release func()) {
+	released := make(chan struct{})
+	c.c.ControlKey(kmsg.Fetch.Int16(), func(kmsg.Request) (kmsg.Response, error, bool) {
+		select {
+		case <-released:
+			c.c.DropControl()
+			return nil, nil, false
+		default:
+		}
+		c.c.KeepControl()
+		c.c.SleepControl(func() { <-released })
+		return nil, nil, false
+	})
+	var once sync.Once
+	return func() { once.Do(func() { close(released) }) }
+}
 
 // Register writes addresses (cluster name, or "_control" for the apps' endpoint) to the
 // registry file runbooks resolve `sandbox: NAME` from.
