@@ -13,8 +13,9 @@ import (
 type appBackend interface {
 	// scale sets the replicas, or puts back in.RestoreTo, and reports what it found.
 	scale(ctx context.Context, in runbook.StepInput, app *runbook.App, p runbook.AppsScaleParams) (runbook.StepResult, error)
-	// repoint points the app at bootstrap, or puts back in.RestoreTo.
-	repoint(ctx context.Context, in runbook.StepInput, app *runbook.App, p runbook.AppsRepointParams, bootstrap string) (runbook.StepResult, error)
+	// repoint points the app at bootstrap (unchanged when empty) and renames its topics
+	// (when rename is not nil), or puts back in.RestoreTo.
+	repoint(ctx context.Context, in runbook.StepInput, app *runbook.App, p runbook.AppsRepointParams, bootstrap string, rename func(string) string) (runbook.StepResult, error)
 	// wait waits until the app runs its latest version, and returns its ready replicas.
 	wait(ctx context.Context, app *runbook.App) (int, error)
 }
@@ -58,8 +59,12 @@ func (a *Activities) appsRepoint(ctx context.Context, in runbook.StepInput) (run
 	if err != nil {
 		return runbook.StepResult{}, err
 	}
-	if p.Cluster == "" && in.RestoreTo == nil {
-		return runbook.StepResult{}, badInput("apps.repoint %s: set cluster, or restore: true after an earlier apps.repoint", p.App)
+	rename, err := topicRename(p, in.Replication)
+	if err != nil {
+		return runbook.StepResult{}, err
+	}
+	if p.Cluster == "" && rename == nil && in.RestoreTo == nil {
+		return runbook.StepResult{}, badInput("apps.repoint %s: set cluster or topics, or restore: true after an earlier apps.repoint", p.App)
 	}
 	app, err := appOf(in, p.App)
 	if err != nil {
@@ -73,7 +78,34 @@ func (a *Activities) appsRepoint(ctx context.Context, in runbook.StepInput) (run
 		}
 		bootstrap = strings.Join(seeds, ",")
 	}
-	return a.appBackend(app).repoint(ctx, in, app, p, bootstrap)
+	return a.appBackend(app).repoint(ctx, in, app, p, bootstrap, rename)
+}
+
+// topicRename is how apps.repoint renames the topics an app names: its topics map first,
+// then topicsAs through the replication's naming; nil when it renames none.
+func topicRename(p runbook.AppsRepointParams, rep *runbook.Replication) (func(string) string, error) {
+	if len(p.Topics) == 0 && p.TopicsAs == "" {
+		return nil, nil
+	}
+	if p.TopicsAs != "" && rep == nil {
+		return nil, badInput("apps.repoint %s: topicsAs names topics as the replication does, and the runbook has no replication: section", p.App)
+	}
+	return func(t string) string {
+		if n, ok := p.Topics[t]; ok {
+			return n
+		}
+		switch p.TopicsAs {
+		case runbook.TopicsAsTarget:
+			if rep.Replicates(t) {
+				return rep.TargetTopic(t)
+			}
+		case runbook.TopicsAsOrigin:
+			if o, ok := rep.OriginTopic(t); ok {
+				return o
+			}
+		}
+		return t
+	}, nil
 }
 
 func (a *Activities) appsWait(ctx context.Context, in runbook.StepInput) (runbook.StepResult, error) {

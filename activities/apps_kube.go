@@ -98,9 +98,12 @@ func (k kubeApps) scale(ctx context.Context, in runbook.StepInput, app *runbook.
 
 // repoint changes where every workload of an app finds Kafka and waits for the rollout;
 // restore: true puts back what each workload used before.
-func (k kubeApps) repoint(ctx context.Context, in runbook.StepInput, app *runbook.App, p runbook.AppsRepointParams, bootstrap string) (runbook.StepResult, error) {
+func (k kubeApps) repoint(ctx context.Context, in runbook.StepInput, app *runbook.App, p runbook.AppsRepointParams, bootstrap string, rename func(string) string) (runbook.StepResult, error) {
 	if app.Connection == nil {
 		return runbook.StepResult{}, badInput("apps.repoint %s: the app has no connection: section saying where it reads its Kafka connection (env, configMap or secretEnv)", p.App)
+	}
+	if rename != nil && app.Connection.TopicsEnv == "" && app.Connection.TopicsConfigMap == nil {
+		return runbook.StepResult{}, badInput("apps.repoint %s: topics to rename, and the app's connection: names no topicsEnv or topicsConfigMap saying where it names them", p.App)
 	}
 	c, ws, err := k.workloads(ctx, app)
 	if err != nil {
@@ -108,7 +111,7 @@ func (k kubeApps) repoint(ctx context.Context, in runbook.StepInput, app *runboo
 	}
 	undo := &runbook.Undo{Workloads: map[string]json.RawMessage{}}
 	previous := ""
-	to := kube.ConnectionTarget{Cluster: p.Cluster, Bootstrap: bootstrap, Secret: p.Secret}
+	to := kube.ConnectionTarget{Cluster: p.Cluster, Bootstrap: bootstrap, Secret: p.Secret, Topics: rename}
 	for _, w := range ws {
 		if in.RestoreTo != nil {
 			if err := restoreConnection(ctx, c, w, app, in.RestoreTo); err != nil {

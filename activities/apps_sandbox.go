@@ -16,8 +16,8 @@ import (
 // sandboxApps are the apps of ferry sandbox, changed through its control endpoint.
 type sandboxApps struct{ a *Activities }
 
-// call posts to the sandbox apps' control endpoint.
-func (s sandboxApps) call(ctx context.Context, app *runbook.App, verb string, body any) (map[string]any, error) {
+// call asks the sandbox apps' control endpoint: GET /apps/NAME, or POST /apps/NAME/verb.
+func (s sandboxApps) call(ctx context.Context, app *runbook.App, method, verb string, body any) (map[string]any, error) {
 	if s.a.Sandboxes == nil {
 		return nil, badInput("app %s: this worker runs no sandbox apps", app.Name)
 	}
@@ -26,7 +26,11 @@ func (s sandboxApps) call(ctx context.Context, app *runbook.App, verb string, bo
 		return nil, badInput("app %s: %v", app.Name, err)
 	}
 	b, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/apps/"+app.Name+"/"+verb, bytes.NewReader(b))
+	url := "http://" + addr + "/apps/" + app.Name
+	if verb != "" {
+		url += "/" + verb
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(b))
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +54,7 @@ func (s sandboxApps) scale(ctx context.Context, in runbook.StepInput, app *runbo
 	} else if r := in.RestoreTo; r != nil && r.Replicas != nil {
 		n = *r.Replicas
 	}
-	out, err := s.call(ctx, app, "scale", map[string]any{"replicas": n})
+	out, err := s.call(ctx, app, http.MethodPost, "scale", map[string]any{"replicas": n})
 	if err != nil {
 		return runbook.StepResult{}, err
 	}
@@ -59,16 +63,37 @@ func (s sandboxApps) scale(ctx context.Context, in runbook.StepInput, app *runbo
 	return runbook.StepResult{Outputs: map[string]any{"replicas": n, "previous": out["previous"]}, Undo: &runbook.Undo{Replicas: &was}}, nil
 }
 
-func (s sandboxApps) repoint(ctx context.Context, in runbook.StepInput, app *runbook.App, _ runbook.AppsRepointParams, bootstrap string) (runbook.StepResult, error) {
-	if in.RestoreTo != nil && in.RestoreTo.Bootstrap != nil {
-		bootstrap = *in.RestoreTo.Bootstrap
+func (s sandboxApps) repoint(ctx context.Context, in runbook.StepInput, app *runbook.App, _ runbook.AppsRepointParams, bootstrap string, rename func(string) string) (runbook.StepResult, error) {
+	to := sandbox.Connection{Bootstrap: bootstrap}
+	if r := in.RestoreTo; r != nil {
+		to = sandbox.Connection{}
+		if r.Bootstrap != nil {
+			to.Bootstrap = *r.Bootstrap
+		}
+		if r.Topic != nil {
+			to.Topic = *r.Topic
+		}
+	} else if rename != nil {
+		now, err := s.call(ctx, app, http.MethodGet, "", nil)
+		if err != nil {
+			return runbook.StepResult{}, err
+		}
+		topic, _ := now["topic"].(string)
+		to.Topic = runbook.RenameTopicList(topic, rename)
 	}
-	out, err := s.call(ctx, app, "repoint", map[string]any{"bootstrap": bootstrap})
+	out, err := s.call(ctx, app, http.MethodPost, "repoint", to)
 	if err != nil {
 		return runbook.StepResult{}, err
 	}
 	prev, _ := out["previous"].(string)
-	return runbook.StepResult{Outputs: map[string]any{"previous": out["previous"]}, Undo: &runbook.Undo{Bootstrap: &prev}}, nil
+	prevTopic, _ := out["previousTopic"].(string)
+	outputs := map[string]any{"previous": out["previous"]}
+	undo := &runbook.Undo{Bootstrap: &prev}
+	if to.Topic != "" {
+		outputs["topics"] = to.Topic
+		undo.Topic = &prevTopic
+	}
+	return runbook.StepResult{Outputs: outputs, Undo: undo}, nil
 }
 
 func (sandboxApps) wait(_ context.Context, app *runbook.App) (int, error) {

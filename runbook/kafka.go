@@ -278,6 +278,15 @@ func (r *Replication) TargetTopic(topic string) string {
 	return topic
 }
 
+// OriginTopic names a target topic on the origin: TargetTopic undone. ok is false for a
+// target topic no origin topic maps to (one without the prefix, under prefixed naming).
+func (r *Replication) OriginTopic(topic string) (string, bool) {
+	if r.Naming == "prefixed" {
+		return strings.CutPrefix(topic, r.OriginAlias()+".")
+	}
+	return topic, true
+}
+
 // SyncTopic is the offset-sync topic on the target: MirrorMaker 2's name for the flow's
 // syncs with offset-syncs.topic.location=target, which every engine uses, so one offset map
 // serves the builtin mirror and MirrorMaker 2 alike.

@@ -474,6 +474,8 @@ type Undo struct {
 	Replicas *int `json:"replicas,omitempty"`
 	// Bootstrap a sandbox app used before apps.repoint.
 	Bootstrap *string `json:"bootstrap,omitempty"`
+	// Topic a sandbox app used before apps.repoint renamed it.
+	Topic *string `json:"topic,omitempty"`
 	// Workloads holds, per Kubernetes workload ("Deployment ns/name"), its replicas
 	// (apps.scale) or its connection as it was (apps.repoint).
 	Workloads map[string]json.RawMessage `json:"workloads,omitempty"`

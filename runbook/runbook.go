@@ -93,6 +93,10 @@ type AppConnection struct {
 	Containers []string      `yaml:"containers" json:"containers,omitempty" doc:"Containers to change; every container that sets env when empty."`
 	ConfigMap  *ConfigMapKey `yaml:"configMap" json:"configMap,omitempty" doc:"A ConfigMap key holding the bootstrap servers; pods are restarted after it changes."`
 	SecretEnv  []string      `yaml:"secretEnv" json:"secretEnv,omitempty" doc:"Environment variables read from a Secret (secretKeyRef) that move to the Secret named by apps.repoint's secret."`
+	// TopicsEnv and TopicsConfigMap are where the app names its topics, for a failover that
+	// changes their names (prefixed naming).
+	TopicsEnv       string        `yaml:"topicsEnv" json:"topicsEnv,omitempty" doc:"Environment variable naming the topics the app reads or writes (one, or a comma-separated list); apps.repoint's topics and topicsAs rename them."`
+	TopicsConfigMap *ConfigMapKey `yaml:"topicsConfigMap" json:"topicsConfigMap,omitempty" doc:"A ConfigMap key naming the topics, as topicsEnv; pods are restarted after it changes."`
 }
 
 // ConfigMapKey names one key of a ConfigMap in the app's namespace.

@@ -17,8 +17,16 @@ import (
 
 // A drill on a standby that is a minute behind, with one group lagging and one position
 // missing: it measures all three, reads at the positions, changes nothing, and fails when
-// told the RPO may not exceed 10s.
+// told the RPO may not exceed 10s. The same on a prefixed standby (na.orders).
 func TestDrillMeasure(t *testing.T) {
+	for _, naming := range []string{"identity", "prefixed"} {
+		t.Run(naming, func(t *testing.T) { testDrillMeasure(t, naming) })
+	}
+}
+
+func testDrillMeasure(t *testing.T, naming string) {
+	rep := &runbook.Replication{Origin: "na", Target: "eu", Naming: naming, Topics: runbook.Patterns{Include: []string{"orders"}}, Groups: runbook.Patterns{Include: []string{"billing"}}}
+	tt := rep.TargetTopic("orders")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cluster := func() (string, *kadm.Client) {
@@ -55,10 +63,10 @@ func TestDrillMeasure(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- mirror.Run(mctx, mirror.Config{Origin: []kgo.Opt{kgo.SeedBrokers(origin)}, Target: []kgo.Opt{kgo.SeedBrokers(target)},
-			SyncTopic: "mm2-offset-syncs.na.internal", Select: func(t string) bool { return t == "orders" }, Discover: 50 * time.Millisecond})
+			SyncTopic: "mm2-offset-syncs.na.internal", Select: func(t string) bool { return t == "orders" }, Rename: rep.TargetTopic, Discover: 50 * time.Millisecond})
 	}()
 	for ctx.Err() == nil {
-		if e, err := tadm.ListEndOffsets(ctx, "orders"); err == nil && e["orders"][0].Offset == 50 && e["orders"][1].Offset == 50 {
+		if e, err := tadm.ListEndOffsets(ctx, tt); err == nil && e[tt][0].Offset == 50 && e[tt][1].Offset == 50 {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -80,10 +88,10 @@ func TestDrillMeasure(t *testing.T) {
 		}
 	}
 	commit(oadm, kadm.Offset{Topic: "orders", Partition: 0, At: 40}, kadm.Offset{Topic: "orders", Partition: 1, At: 50})
-	commit(tadm, kadm.Offset{Topic: "orders", Partition: 0, At: 30}) // 10 behind; partition 1 has none
+	commit(tadm, kadm.Offset{Topic: tt, Partition: 0, At: 30}) // 10 behind; partition 1 has none
 
 	f := &Flow{
-		Rep:        &runbook.Replication{Origin: "na", Target: "eu", Topics: runbook.Patterns{Include: []string{"orders"}}, Groups: runbook.Patterns{Include: []string{"billing"}}},
+		Rep:        rep,
 		OriginOpts: []kgo.Opt{kgo.SeedBrokers(origin)}, TargetOpts: []kgo.Opt{kgo.SeedBrokers(target)},
 		Origin: oadm, Target: tadm, Exact: true,
 	}
@@ -102,7 +110,7 @@ func TestDrillMeasure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c, _ := got.Lookup("orders", 0); c.At != 30 {
+	if c, _ := got.Lookup(tt, 0); c.At != 30 {
 		t.Fatalf("the drill moved billing on the target to %d", c.At)
 	}
 

@@ -255,6 +255,49 @@ func TestRepointEnvRecordsAndRestores(t *testing.T) {
 	}
 }
 
+// After a failover to a prefixed standby the apps name north_america.orders: apps.repoint
+// renames the topics an app names (an env var here, a ConfigMap key there) with its cluster,
+// records what they were, and puts them back.
+func TestRepointRenamesTopics(t *testing.T) {
+	ns := namespace(t)
+	origin, target := kafkaCluster(t, "origin"), kafkaCluster(t, "target")
+	kl := kubetest.StartKubelet(env.Admin, ns, sandbox.NewLedger())
+	defer kl.Stop()
+	ctx := context.Background()
+	c := env.Admin
+	if _, err := c.Core.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "topics"}, Data: map[string]string{"names": "orders"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deployment(t, ns, "producer", 1, producerEnv(origin.Addr))
+	deployment(t, ns, "billing", 1, []corev1.EnvVar{
+		{Name: kubetest.EnvApp, Value: "consumer"}, {Name: kubetest.EnvGroup, Value: "billing"}, {Name: kubetest.EnvBootstrap, Value: origin.Addr},
+		{Name: kubetest.EnvTopic, ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "topics"}, Key: "names"}}},
+	})
+	prefixed := func(t string) string { return "north_america." + t }
+	for name, conn := range map[string]*runbook.AppConnection{
+		"producer": {Env: kubetest.EnvBootstrap, TopicsEnv: kubetest.EnvTopic},
+		"billing":  {Env: kubetest.EnvBootstrap, TopicsConfigMap: &runbook.ConfigMapKey{Name: "topics", Key: "names"}},
+	} {
+		w := kube.Workload{Kind: "Deployment", Namespace: ns, Name: name}
+		waitRollout(t, c, w)
+		undo, err := c.Repoint(ctx, w, conn, kube.ConnectionTarget{Cluster: "target", Bootstrap: target.Addr, Topics: prefixed}, "r", "failover")
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitRollout(t, c, w)
+		if b, tp := kl.Bootstrap("Deployment/"+name), kl.Topic("Deployment/"+name); b != target.Addr || tp != "north_america.orders" {
+			t.Fatalf("%s after the failover: %s on %s, want north_america.orders on the target", name, tp, b)
+		}
+		if err := c.RestoreConnection(ctx, w, conn, undo); err != nil {
+			t.Fatal(err)
+		}
+		waitRollout(t, c, w)
+		if b, tp := kl.Bootstrap("Deployment/"+name), kl.Topic("Deployment/"+name); b != origin.Addr || tp != "orders" {
+			t.Fatalf("%s restored: %s on %s, want orders on the origin", name, tp, b)
+		}
+	}
+}
+
 // A ConfigMap key changes first; the pod template annotation then restarts the pods, which
 // read the new value.
 func TestRepointConfigMapAndSecretEnv(t *testing.T) {

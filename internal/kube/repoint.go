@@ -33,6 +33,10 @@ type ConnectionUndo struct {
 	SecretEnv map[string]string `json:"secretEnv,omitempty"`
 	// Cluster is the pod template's ferry.dev/cluster annotation.
 	Cluster string `json:"cluster,omitempty"`
+	// TopicsEnv is the topics variable's value per container; nil when it was not set.
+	TopicsEnv map[string]*string `json:"topicsEnv,omitempty"`
+	// TopicsConfigMap is the topics ConfigMap key's value; nil when the key was absent.
+	TopicsConfigMap *string `json:"topicsConfigMap,omitempty"`
 }
 
 // Previous says what the workload used before, for people: its cluster annotation, else the
@@ -57,6 +61,9 @@ type ConnectionTarget struct {
 	Cluster   string // runbook cluster name, written to the pod template annotation
 	Bootstrap string // written to connection.env and connection.configMap
 	Secret    string // connection.secretEnv variables read this Secret from now on
+	// Topics renames the topics the app names (connection.topicsEnv and topicsConfigMap);
+	// nil leaves them.
+	Topics func(string) string
 }
 
 // Repoint moves a workload's Kafka connection and returns what it used before. What it used
@@ -67,7 +74,7 @@ func (c *Client) Repoint(ctx context.Context, w Workload, conn *runbook.AppConne
 	if conn == nil {
 		return ConnectionUndo{}, fmt.Errorf("%s: the app has no connection: section, so Ferry does not know where it reads its Kafka connection", w)
 	}
-	if len(conn.SecretEnv) > 0 && to.Secret == "" {
+	if len(conn.SecretEnv) > 0 && to.Secret == "" && to.Bootstrap != "" {
 		return ConnectionUndo{}, fmt.Errorf("%s: connection.secretEnv is set: name the new cluster's Secret in apps.repoint's secret", w)
 	}
 	o, err := c.template(ctx, w)
@@ -88,13 +95,26 @@ func (c *Client) Repoint(ctx context.Context, w Workload, conn *runbook.AppConne
 		}
 	}
 	bootstrap := to.Bootstrap
-	err = c.setConnection(ctx, w, conn, connectionValues{
-		env:       func(string) *string { return &bootstrap },
-		configMap: &bootstrap,
-		secret:    func(string) string { return to.Secret },
-		cluster:   to.Cluster,
-	})
-	return undo, err
+	topics := func(was *string) *string {
+		if was == nil || to.Topics == nil {
+			return was
+		}
+		v := runbook.RenameTopicList(*was, to.Topics)
+		return &v
+	}
+	v := connectionValues{
+		env:             func(string) *string { return &bootstrap },
+		configMap:       &bootstrap,
+		secret:          func(string) string { return to.Secret },
+		cluster:         to.Cluster,
+		topicsEnv:       func(ct string) *string { return topics(undo.TopicsEnv[ct]) },
+		topicsConfigMap: topics(undo.TopicsConfigMap),
+	}
+	if bootstrap == "" { // topics only: the cluster stays
+		v.env, v.configMap, v.cluster = func(ct string) *string { return undo.Env[ct] }, undo.ConfigMap, undo.Cluster
+		v.secret = func(key string) string { return undo.SecretEnv[key] }
+	}
+	return undo, c.setConnection(ctx, w, conn, v)
 }
 
 // RestoreConnection puts back what a workload used before a repoint.
@@ -103,18 +123,22 @@ func (c *Client) RestoreConnection(ctx context.Context, w Workload, conn *runboo
 		return fmt.Errorf("%s: the app has no connection: section", w)
 	}
 	return c.setConnection(ctx, w, conn, connectionValues{
-		env:       func(ct string) *string { return undo.Env[ct] },
-		configMap: undo.ConfigMap,
-		secret:    func(key string) string { return undo.SecretEnv[key] },
-		cluster:   undo.Cluster,
+		env:             func(ct string) *string { return undo.Env[ct] },
+		configMap:       undo.ConfigMap,
+		secret:          func(key string) string { return undo.SecretEnv[key] },
+		cluster:         undo.Cluster,
+		topicsEnv:       func(ct string) *string { return undo.TopicsEnv[ct] },
+		topicsConfigMap: undo.TopicsConfigMap,
 	})
 }
 
 type connectionValues struct {
-	env       func(container string) *string
-	configMap *string
-	secret    func(containerVar string) string
-	cluster   string
+	env             func(container string) *string
+	configMap       *string
+	secret          func(containerVar string) string
+	cluster         string
+	topicsEnv       func(container string) *string
+	topicsConfigMap *string
 }
 
 // containers are the indexes of the containers a connection changes: the named ones, or
@@ -133,12 +157,12 @@ func containers(w Workload, spec *corev1.PodSpec, conn *runbook.AppConnection) (
 	}
 	for i, ct := range spec.Containers {
 		if slices.ContainsFunc(ct.Env, func(e corev1.EnvVar) bool {
-			return (conn.Env != "" && e.Name == conn.Env) || slices.Contains(conn.SecretEnv, e.Name)
+			return (conn.Env != "" && e.Name == conn.Env) || (conn.TopicsEnv != "" && e.Name == conn.TopicsEnv) || slices.Contains(conn.SecretEnv, e.Name)
 		}) {
 			out = append(out, i)
 		}
 	}
-	if len(out) == 0 && (conn.Env != "" || len(conn.SecretEnv) > 0) {
+	if len(out) == 0 && (conn.Env != "" || conn.TopicsEnv != "" || len(conn.SecretEnv) > 0) {
 		return nil, fmt.Errorf("no container of %s sets %s (containers: %s); name them in connection.containers",
 			w, joinVars(conn), joinNames(spec.Containers))
 	}
@@ -147,6 +171,9 @@ func containers(w Workload, spec *corev1.PodSpec, conn *runbook.AppConnection) (
 
 func joinVars(conn *runbook.AppConnection) string {
 	vars := slices.Clone(conn.SecretEnv)
+	if conn.TopicsEnv != "" {
+		vars = append([]string{conn.TopicsEnv}, vars...)
+	}
 	if conn.Env != "" {
 		vars = append([]string{conn.Env}, vars...)
 	}
@@ -162,18 +189,11 @@ func (c *Client) readConnection(ctx context.Context, w Workload, o *workloadObje
 	}
 	for _, i := range idx {
 		ct := o.template.Spec.Containers[i]
-		if conn.Env != "" {
-			if undo.Env == nil {
-				undo.Env = map[string]*string{}
-			}
-			undo.Env[ct.Name] = nil
-			if j := slices.IndexFunc(ct.Env, func(e corev1.EnvVar) bool { return e.Name == conn.Env }); j >= 0 {
-				if ct.Env[j].ValueFrom != nil {
-					return undo, fmt.Errorf("%s: container %s reads %s from valueFrom; Ferry changes literal values (use connection.configMap for a ConfigMap key)", w, ct.Name, conn.Env)
-				}
-				v := ct.Env[j].Value
-				undo.Env[ct.Name] = &v
-			}
+		if undo.Env, err = literalEnv(w, ct, conn.Env, "configMap", undo.Env); err != nil {
+			return undo, err
+		}
+		if undo.TopicsEnv, err = literalEnv(w, ct, conn.TopicsEnv, "topicsConfigMap", undo.TopicsEnv); err != nil {
+			return undo, err
 		}
 		for _, name := range conn.SecretEnv {
 			j := slices.IndexFunc(ct.Env, func(e corev1.EnvVar) bool { return e.Name == name })
@@ -186,45 +206,56 @@ func (c *Client) readConnection(ctx context.Context, w Workload, o *workloadObje
 			undo.SecretEnv[ct.Name+"/"+name] = ct.Env[j].ValueFrom.SecretKeyRef.Name
 		}
 	}
-	if cm := conn.ConfigMap; cm != nil {
-		m, err := c.Core.CoreV1().ConfigMaps(w.Namespace).Get(ctx, cm.Name, metav1.GetOptions{})
-		if err != nil {
-			return undo, explain(err, "%s: read ConfigMap %s", w, cm.Name)
-		}
-		if v, ok := m.Data[cm.Key]; ok {
-			undo.ConfigMap = &v
-		}
+	if undo.ConfigMap, err = c.readConfigMapKey(ctx, w, conn.ConfigMap); err != nil {
+		return undo, err
 	}
-	return undo, nil
+	undo.TopicsConfigMap, err = c.readConfigMapKey(ctx, w, conn.TopicsConfigMap)
+	return undo, err
+}
+
+// literalEnv records, in vals by container, the literal value of variable name (nil when
+// unset); name "" records nothing.
+func literalEnv(w Workload, ct corev1.Container, name, instead string, vals map[string]*string) (map[string]*string, error) {
+	if name == "" {
+		return vals, nil
+	}
+	if vals == nil {
+		vals = map[string]*string{}
+	}
+	vals[ct.Name] = nil
+	if j := slices.IndexFunc(ct.Env, func(e corev1.EnvVar) bool { return e.Name == name }); j >= 0 {
+		if ct.Env[j].ValueFrom != nil {
+			return vals, fmt.Errorf("%s: container %s reads %s from valueFrom; Ferry changes literal values (use connection.%s for a ConfigMap key)", w, ct.Name, name, instead)
+		}
+		v := ct.Env[j].Value
+		vals[ct.Name] = &v
+	}
+	return vals, nil
+}
+
+// readConfigMapKey reads a ConfigMap key's value: nil when the key is absent, or cm is nil.
+func (c *Client) readConfigMapKey(ctx context.Context, w Workload, cm *runbook.ConfigMapKey) (*string, error) {
+	if cm == nil {
+		return nil, nil
+	}
+	m, err := c.Core.CoreV1().ConfigMaps(w.Namespace).Get(ctx, cm.Name, metav1.GetOptions{})
+	if err != nil {
+		return nil, explain(err, "%s: read ConfigMap %s", w, cm.Name)
+	}
+	if v, ok := m.Data[cm.Key]; ok {
+		return &v, nil
+	}
+	return nil, nil
 }
 
 // setConnection writes connection values: the ConfigMap first, then the pod template in one
 // update (which starts the rollout).
 func (c *Client) setConnection(ctx context.Context, w Workload, conn *runbook.AppConnection, v connectionValues) error {
-	if cm := conn.ConfigMap; cm != nil {
-		err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
-			m, err := c.Core.CoreV1().ConfigMaps(w.Namespace).Get(ctx, cm.Name, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			old, had := m.Data[cm.Key]
-			switch {
-			case v.configMap == nil && !had, v.configMap != nil && had && old == *v.configMap:
-				return nil
-			case v.configMap == nil:
-				delete(m.Data, cm.Key)
-			default:
-				if m.Data == nil {
-					m.Data = map[string]string{}
-				}
-				m.Data[cm.Key] = *v.configMap
-			}
-			_, err = c.Core.CoreV1().ConfigMaps(w.Namespace).Update(ctx, m, metav1.UpdateOptions{FieldManager: FieldManager})
-			return err
-		})
-		if err != nil {
-			return explain(err, "%s: update ConfigMap %s", w, cm.Name)
-		}
+	if err := c.setConfigMapKey(ctx, w, conn.ConfigMap, v.configMap); err != nil {
+		return err
+	}
+	if err := c.setConfigMapKey(ctx, w, conn.TopicsConfigMap, v.topicsConfigMap); err != nil {
+		return err
 	}
 	return c.updateWorkload(ctx, w, func(o *workloadObject) error {
 		idx, err := containers(w, &o.template.Spec, conn)
@@ -235,6 +266,9 @@ func (c *Client) setConnection(ctx context.Context, w Workload, conn *runbook.Ap
 			ct := &o.template.Spec.Containers[i]
 			if conn.Env != "" {
 				ct.Env = setEnv(ct.Env, conn.Env, v.env(ct.Name))
+			}
+			if conn.TopicsEnv != "" {
+				ct.Env = setEnv(ct.Env, conn.TopicsEnv, v.topicsEnv(ct.Name))
 			}
 			for _, name := range conn.SecretEnv {
 				secret := v.secret(ct.Name + "/" + name)
@@ -255,6 +289,34 @@ func (c *Client) setConnection(ctx context.Context, w Workload, conn *runbook.Ap
 		}
 		return nil
 	})
+}
+
+// setConfigMapKey sets (value != nil) or removes a ConfigMap key; cm nil changes nothing.
+func (c *Client) setConfigMapKey(ctx context.Context, w Workload, cm *runbook.ConfigMapKey, value *string) error {
+	if cm == nil {
+		return nil
+	}
+	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		m, err := c.Core.CoreV1().ConfigMaps(w.Namespace).Get(ctx, cm.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		old, had := m.Data[cm.Key]
+		switch {
+		case value == nil && !had, value != nil && had && old == *value:
+			return nil
+		case value == nil:
+			delete(m.Data, cm.Key)
+		default:
+			if m.Data == nil {
+				m.Data = map[string]string{}
+			}
+			m.Data[cm.Key] = *value
+		}
+		_, err = c.Core.CoreV1().ConfigMaps(w.Namespace).Update(ctx, m, metav1.UpdateOptions{FieldManager: FieldManager})
+		return err
+	})
+	return explain(err, "%s: update ConfigMap %s", w, cm.Name)
 }
 
 // setEnv sets (value != nil) or removes a literal variable.

@@ -81,8 +81,16 @@ func (l *Ledger) Counts() Counts {
 // App is a sandbox producer or consumer that can be scaled and repointed.
 type App interface {
 	Scale(ctx context.Context, replicas int) (previous int, err error)
-	Repoint(ctx context.Context, bootstrap string) (previous string, err error)
+	// Repoint moves the app to another cluster or topic (empty fields stay as they are);
+	// it returns where the app worked before.
+	Repoint(ctx context.Context, to Connection) (previous Connection, err error)
 	Status() AppStatus
+}
+
+// Connection is where a sandbox app works: a cluster and the topic it writes or reads.
+type Connection struct {
+	Bootstrap string `json:"bootstrap,omitempty"`
+	Topic     string `json:"topic,omitempty"`
 }
 
 // AppStatus is what GET /apps/NAME answers.
@@ -91,6 +99,7 @@ type AppStatus struct {
 	Role      string `json:"role"`
 	Replicas  int    `json:"replicas"`
 	Bootstrap string `json:"bootstrap"`
+	Topic     string `json:"topic"`
 }
 
 // lifecycle is what producers and consumers share: one replica or none, a cluster to use,
@@ -100,12 +109,13 @@ type lifecycle struct {
 
 	mu        sync.Mutex
 	bootstrap string
+	topic     string
 	stop      func() error // set while running
 }
 
 // Scale starts (replicas > 0) or stops (0) the app; asking for the state it is in changes
 // nothing. It returns the replicas before.
-func (l *lifecycle) scale(replicas int, start func(bootstrap string) (func() error, error)) (int, error) {
+func (l *lifecycle) scale(replicas int, start func(Connection) (func() error, error)) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	prev := 0
@@ -114,7 +124,7 @@ func (l *lifecycle) scale(replicas int, start func(bootstrap string) (func() err
 	}
 	switch {
 	case replicas > 0 && l.stop == nil:
-		stop, err := start(l.bootstrap)
+		stop, err := start(Connection{Bootstrap: l.bootstrap, Topic: l.topic})
 		if err != nil {
 			return prev, err
 		}
@@ -129,15 +139,20 @@ func (l *lifecycle) scale(replicas int, start func(bootstrap string) (func() err
 	return prev, nil
 }
 
-// repoint moves the app to another cluster; a running app restarts there.
-func (l *lifecycle) repoint(bootstrap string, start func(string) (func() error, error)) (string, error) {
+// repoint moves the app to another cluster or topic; a running app restarts there.
+func (l *lifecycle) repoint(to Connection, start func(Connection) (func() error, error)) (Connection, error) {
 	prev, err := l.scale(0, start)
 	if err != nil {
-		return "", err
+		return Connection{}, err
 	}
 	l.mu.Lock()
-	old := l.bootstrap
-	l.bootstrap = bootstrap
+	old := Connection{Bootstrap: l.bootstrap, Topic: l.topic}
+	if to.Bootstrap != "" {
+		l.bootstrap = to.Bootstrap
+	}
+	if to.Topic != "" {
+		l.topic = to.Topic
+	}
 	l.mu.Unlock()
 	if prev > 0 {
 		_, err = l.scale(prev, start)
@@ -153,13 +168,12 @@ func (l *lifecycle) Status() AppStatus {
 	if l.stop != nil {
 		r = 1
 	}
-	return AppStatus{Name: l.name, Role: l.role, Replicas: r, Bootstrap: l.bootstrap}
+	return AppStatus{Name: l.name, Role: l.role, Replicas: r, Bootstrap: l.bootstrap, Topic: l.topic}
 }
 
 // Producer writes order events with increasing sequence numbers (header "seq") to a topic.
 type Producer struct {
 	lifecycle
-	topic    string
 	ledger   *Ledger
 	interval time.Duration
 	seq      atomic.Uint64
@@ -170,7 +184,7 @@ type Producer struct {
 
 // NewProducer returns a stopped producer; Scale(1) starts it.
 func NewProducer(name, bootstrap, topic string, perSecond int, ledger *Ledger) *Producer {
-	return &Producer{lifecycle: lifecycle{name: name, role: "producer", bootstrap: bootstrap}, topic: topic, ledger: ledger,
+	return &Producer{lifecycle: lifecycle{name: name, role: "producer", bootstrap: bootstrap, topic: topic}, ledger: ledger,
 		interval: time.Second / time.Duration(perSecond)}
 }
 
@@ -188,14 +202,14 @@ func (p *Producer) Scale(ctx context.Context, replicas int) (int, error) {
 	return p.scale(replicas, p.start)
 }
 
-// Repoint makes the producer write to another cluster.
-func (p *Producer) Repoint(_ context.Context, bootstrap string) (string, error) {
-	return p.repoint(bootstrap, p.start)
+// Repoint makes the producer write to another cluster or topic.
+func (p *Producer) Repoint(_ context.Context, to Connection) (Connection, error) {
+	return p.repoint(to, p.start)
 }
 
 // start runs the producer; called with p.mu held.
-func (p *Producer) start(bootstrap string) (func() error, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.ProducerLinger(5*time.Millisecond))
+func (p *Producer) start(at Connection) (func() error, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(at.Bootstrap), kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +218,7 @@ func (p *Producer) start(bootstrap string) (func() error, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go p.loop(ctx, cl, done)
+	go p.loop(ctx, cl, at.Topic, done)
 	return func() error {
 		cancel()
 		<-done
@@ -235,7 +249,7 @@ func RecordSeq(r *kgo.Record) (uint64, bool) {
 	return 0, false
 }
 
-func (p *Producer) loop(ctx context.Context, cl *kgo.Client, done chan struct{}) {
+func (p *Producer) loop(ctx context.Context, cl *kgo.Client, topic string, done chan struct{}) {
 	defer close(done)
 	t := time.NewTicker(p.interval)
 	defer t.Stop()
@@ -247,7 +261,7 @@ func (p *Producer) loop(ctx context.Context, cl *kgo.Client, done chan struct{})
 		}
 		seq := p.seq.Add(1)
 		v, _ := json.Marshal(map[string]any{"order": seq, "item": items[seq%uint64(len(items))], "source": p.name})
-		cl.Produce(context.Background(), &kgo.Record{Topic: p.topic, Key: fmt.Appendf(nil, "customer-%03d", seq%200), Value: v,
+		cl.Produce(context.Background(), &kgo.Record{Topic: topic, Key: fmt.Appendf(nil, "customer-%03d", seq%200), Value: v,
 			Headers: []kgo.RecordHeader{seqHeader(seq)}}, func(_ *kgo.Record, err error) {
 			if err == nil {
 				p.ledger.mu.Lock()
@@ -262,13 +276,13 @@ func (p *Producer) loop(ctx context.Context, cl *kgo.Client, done chan struct{})
 // ledger, and commits after each batch.
 type Consumer struct {
 	lifecycle
-	group, topic string
-	ledger       *Ledger
+	group  string
+	ledger *Ledger
 }
 
 // NewConsumer returns a stopped consumer; Scale(1) starts it.
 func NewConsumer(name, bootstrap, group, topic string, ledger *Ledger) *Consumer {
-	return &Consumer{lifecycle: lifecycle{name: name, role: "consumer", bootstrap: bootstrap}, group: group, topic: topic, ledger: ledger}
+	return &Consumer{lifecycle: lifecycle{name: name, role: "consumer", bootstrap: bootstrap, topic: topic}, group: group, ledger: ledger}
 }
 
 // Scale starts (1) or stops (0) the consumer. Stopping commits what it processed (unless its
@@ -278,13 +292,13 @@ func (c *Consumer) Scale(ctx context.Context, replicas int) (int, error) {
 	return c.scale(replicas, c.start)
 }
 
-// Repoint makes the consumer read from another cluster.
-func (c *Consumer) Repoint(_ context.Context, bootstrap string) (string, error) {
-	return c.repoint(bootstrap, c.start)
+// Repoint makes the consumer read from another cluster or topic.
+func (c *Consumer) Repoint(_ context.Context, to Connection) (Connection, error) {
+	return c.repoint(to, c.start)
 }
 
-func (c *Consumer) start(bootstrap string) (func() error, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.ConsumerGroup(c.group), kgo.ConsumeTopics(c.topic),
+func (c *Consumer) start(at Connection) (func() error, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(at.Bootstrap), kgo.ConsumerGroup(c.group), kgo.ConsumeTopics(at.Topic),
 		kgo.DisableAutoCommit(), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ClientID(c.name),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond),
 		// A consumer lost with its cluster leaves the group 6 s after the cluster is back
@@ -334,7 +348,7 @@ func (c *Consumer) loop(ctx context.Context, cl *kgo.Client, done chan struct{})
 //
 //	GET  /apps/NAME                          status
 //	POST /apps/NAME/scale    {"replicas":N}  -> {"previous":N}
-//	POST /apps/NAME/repoint  {"bootstrap":A} -> {"previous":A}
+//	POST /apps/NAME/repoint  {"bootstrap":A,"topic":T} -> {"previous":A,"previousTopic":T}
 type Control struct {
 	apps map[string]App
 	srv  *http.Server
@@ -368,8 +382,8 @@ func (c *Control) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body struct {
-		Replicas  *int   `json:"replicas"`
-		Bootstrap string `json:"bootstrap"`
+		Replicas *int `json:"replicas"`
+		Connection
 	}
 	if r.Method == http.MethodPost {
 		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
@@ -386,10 +400,10 @@ func (c *Control) handle(w http.ResponseWriter, r *http.Request) {
 		var prev int
 		prev, err = app.Scale(r.Context(), *body.Replicas)
 		out = map[string]any{"previous": prev, "replicas": *body.Replicas}
-	case len(parts) == 3 && parts[2] == "repoint" && body.Bootstrap != "":
-		var prev string
-		prev, err = app.Repoint(r.Context(), body.Bootstrap)
-		out = map[string]any{"previous": prev}
+	case len(parts) == 3 && parts[2] == "repoint" && (body.Bootstrap != "" || body.Topic != ""):
+		var prev Connection
+		prev, err = app.Repoint(r.Context(), body.Connection)
+		out = map[string]any{"previous": prev.Bootstrap, "previousTopic": prev.Topic}
 	default:
 		err = errors.New("bad request")
 	}

@@ -111,3 +111,62 @@ func TestFailoverAfterPrimaryLoss(t *testing.T) {
 		t.Fatalf("lost %d, processed twice %d: more than a second of orders", n.Lost, n.Duplicates)
 	}
 }
+
+// TestFailoverPrefixed is seed 003 as MirrorMaker 2 runs it (runbooks/failover-prefixed.yaml):
+// Europe holds north_america.orders with billing's position kept on it; after the failover
+// both apps use north_america.orders on Europe and every record is processed once.
+func TestFailoverPrefixed(t *testing.T) {
+	primary, standby := sandboxCluster(t, "primary"), sandboxCluster(t, "standby")
+	failoverPrefixed(t, primary.Addr, standby.Addr)
+}
+
+// failoverPrefixed runs failover-prefixed.yaml between two clusters.
+func failoverPrefixed(t *testing.T, primaryAddr, standbyAddr string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	primary, standby := struct{ Addr string }{primaryAddr}, struct{ Addr string }{standbyAddr}
+	if _, err := sandbox.SeedOrders(ctx, primary.Addr, 3, 300); err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, "", newSteps())
+	ledger, producer, consumer := sandboxApps(t, ctx, e.sandboxes, primary.Addr, standby.Addr)
+	r := e.run("failover", workflows.Input{Plan: sampleRunbook(t, "failover-prefixed.yaml", "syncGroups: 5s", "syncGroups: 200ms")})
+	e.waitFor("failover", "the standby", func(s *workflows.Status) bool { return step(s, "failover_gate").Status == workflows.StepWaiting })
+
+	sadm := kadm.NewClient(kclient(t, standby.Addr))
+	for {
+		got, err := sadm.FetchOffsets(ctx, "billing")
+		if err == nil && len(got["north_america.orders"]) == 3 && len(got["orders"]) == 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("billing has no position on north_america.orders on the standby: %v %v", got, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := e.update("failover", workflows.UpdateApprove, workflows.Approval{Step: "failover_gate", By: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	s := e.status("failover")
+	for _, id := range []string{"last_copy", "drain", "positions"} {
+		if st := step(s, id); st.Status != workflows.StepSucceeded {
+			t.Fatalf("%s %s: %s", id, st.Status, st.LastError)
+		}
+	}
+	for _, a := range []sandbox.AppStatus{producer.Status(), consumer.Status()} {
+		if a.Bootstrap != standby.Addr || a.Topic != "north_america.orders" || a.Replicas != 1 {
+			t.Fatalf("%s after the failover: %+v", a.Name, a)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	n := stopApps(t, ctx, standby.Addr, ledger, producer, consumer)
+	if n.Lost != 0 || n.Duplicates != 0 {
+		t.Fatalf("lost %d, processed twice %d", n.Lost, n.Duplicates)
+	}
+	if got, _ := sadm.FetchOffsets(ctx, "billing"); len(got["orders"]) != 0 {
+		t.Fatalf("billing consumed a topic orders on Europe: %v", got["orders"])
+	}
+}

@@ -25,7 +25,7 @@ const (
 
 // Kubelet stands in for the kubelet and the workload controllers: for every Deployment and
 // StatefulSet in a namespace it runs one in-process sandbox producer or consumer while
-// replicas > 0 (none without FERRY_TEST_APP), pointed at the bootstrap servers its pod template names, restarts it when
+// replicas > 0 (none without FERRY_TEST_APP), pointed at the bootstrap servers and topic its pod template names, restarts it when
 // the template changes, and then writes the status a controller would (observed generation,
 // updated, ready and available replicas). Scaling and repointing thus change real Kafka
 // traffic, and Ferry's waits see what they would see in a cluster.
@@ -47,9 +47,8 @@ type Kubelet struct {
 }
 
 type pod struct {
-	app       sandbox.App
-	gen       int64
-	bootstrap string
+	app sandbox.App
+	gen int64
 }
 
 // StartKubelet starts the stand-in for one namespace.
@@ -189,18 +188,16 @@ func (k *Kubelet) run(ctx context.Context, key string, gen int64, tpl *corev1.Po
 		default:
 			return fmt.Errorf("%s: %s must be producer, consumer or unset", key, EnvApp)
 		}
-		p.bootstrap = env[EnvBootstrap]
 		k.pods[key] = p
 	}
 	// A new template replaces the pods: stop, repoint, start (as a Recreate rollout does).
 	if _, err := p.app.Scale(ctx, 0); err != nil {
 		return err
 	}
-	if env[EnvBootstrap] != p.bootstrap {
-		if _, err := p.app.Repoint(ctx, env[EnvBootstrap]); err != nil {
+	if now := p.app.Status(); env[EnvBootstrap] != now.Bootstrap || env[EnvTopic] != now.Topic {
+		if _, err := p.app.Repoint(ctx, sandbox.Connection{Bootstrap: env[EnvBootstrap], Topic: env[EnvTopic]}); err != nil {
 			return err
 		}
-		p.bootstrap = env[EnvBootstrap]
 	}
 	if want > 0 {
 		if _, err := p.app.Scale(ctx, 1); err != nil {
@@ -217,6 +214,16 @@ func (k *Kubelet) Bootstrap(key string) string {
 	defer k.mu.Unlock()
 	if p := k.pods[key]; p != nil {
 		return p.app.Status().Bootstrap
+	}
+	return ""
+}
+
+// Topic is the topic the app of a workload (Deployment/NAME) writes or reads now.
+func (k *Kubelet) Topic(key string) string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if p := k.pods[key]; p != nil {
+		return p.app.Status().Topic
 	}
 	return ""
 }
