@@ -28,6 +28,8 @@ type Plan struct {
 	Steps       []*PlanStep         `json:"steps"`
 	Rollback    []*PlanStep         `json:"rollback,omitempty"`
 	OnFailure   []*PlanStep         `json:"onFailure,omitempty"`
+
+	depth int // runbook.start levels above this plan
 }
 
 // PlanStep is a step with defaults applied and parameter templates resolved where they
@@ -44,11 +46,13 @@ type PlanStep struct {
 	When             string         `json:"when,omitempty"`
 	Parallel         []*PlanStep    `json:"parallel,omitempty"`
 	EndWith          string         `json:"endWith,omitempty"`
-	Undoes           string         `json:"undoes,omitempty"`
-	PointOfNoReturn  bool           `json:"pointOfNoReturn,omitempty"`
-	ContinueOnError  bool           `json:"continueOnError,omitempty"`
-	Touches          []string       `json:"touches,omitempty"`
-	Line             int            `json:"line,omitempty"`
+	// Start is the plan a runbook.start step starts, compiled with this one.
+	Start           *Plan    `json:"start,omitempty"`
+	Undoes          string   `json:"undoes,omitempty"`
+	PointOfNoReturn bool     `json:"pointOfNoReturn,omitempty"`
+	ContinueOnError bool     `json:"continueOnError,omitempty"`
+	Touches         []string `json:"touches,omitempty"`
+	Line            int      `json:"line,omitempty"`
 }
 
 // Defaults for steps that set no timeout or retry: transient failures are retried, one
@@ -75,6 +79,10 @@ const requiredNoValue = "required param has no value"
 // Compile resolves parameter values and builds the Plan. Values come from a values file
 // (typed YAML values) and then --set name=value strings, which win.
 func (rb *Runbook) Compile(src []byte, values map[string]any, sets []string) (*Plan, error) {
+	return rb.compile(src, values, sets, 0)
+}
+
+func (rb *Runbook) compile(src []byte, values map[string]any, sets []string, depth int) (*Plan, error) {
 	var errs Errors
 	at := func(path string) Pos {
 		if p, ok := rb.at[path]; ok {
@@ -143,6 +151,7 @@ func (rb *Runbook) Compile(src []byte, values map[string]any, sets []string) (*P
 		Clusters:    rb.Clusters,
 		Apps:        rb.Apps,
 		Replication: rb.Replication,
+		depth:       depth,
 	}
 	env := map[string]any{"params": params}
 	plan.Steps = compileSteps(rb.Steps, env, plan, &errs)
@@ -202,6 +211,15 @@ func compileSteps(steps []*Step, env map[string]any, plan *Plan, errs *Errors) [
 				if err := DecodeWith(resolved, reflect.New(reflect.TypeOf(t.Params)).Interface()); err != nil {
 					errs.add(s.Pos, s.ID+".with", "with params applied: %v", err)
 				}
+			}
+		}
+		if s.Uses == StepRunbookStart {
+			if containsTemplate(ps.With) {
+				errs.add(s.Pos, s.ID+".with", "runbook.start's with may use params only: the runbook it starts is compiled with this one")
+			} else if child, err := compileStarted(plan, ps.With); err != nil {
+				errs.add(s.Pos, s.ID+".with.runbook", "%v", err)
+			} else {
+				ps.Start = child
 			}
 		}
 		if t.Touches != nil {

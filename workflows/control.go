@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	enumspb "go.temporal.io/api/enums/v1"
 
@@ -14,18 +15,28 @@ import (
 )
 
 // controlStep is a step the workflow does itself: timers, approvals, the mirror child.
-type controlStep func(r *runner, ctx workflow.Context, with map[string]any, st *StepState) error
+type controlStep func(r *runner, ctx workflow.Context, s *runbook.PlanStep, with map[string]any, st *StepState) error
 
 // controlSteps are the control steps of the catalogue by step type.
 var controlSteps = map[string]controlStep{
-	runbook.StepLog:      (*runner).log,
-	runbook.StepFail:     (*runner).fail,
-	runbook.StepSleep:    (*runner).sleep,
-	runbook.StepApproval: (*runner).approval,
-	runbook.StepMirrorStart: func(r *runner, ctx workflow.Context, _ map[string]any, st *StepState) error {
+	runbook.StepLog:      withOnly((*runner).log),
+	runbook.StepFail:     withOnly((*runner).fail),
+	runbook.StepSleep:    withOnly((*runner).sleep),
+	runbook.StepApproval: withOnly((*runner).approval),
+	runbook.StepMirrorStart: func(r *runner, ctx workflow.Context, _ *runbook.PlanStep, _ map[string]any, st *StepState) error {
 		return r.mirrorStart(ctx, st)
 	},
-	runbook.StepMirrorStop: func(r *runner, ctx workflow.Context, _ map[string]any, _ *StepState) error { return r.mirrorStop(ctx) },
+	runbook.StepMirrorStop: func(r *runner, ctx workflow.Context, _ *runbook.PlanStep, _ map[string]any, _ *StepState) error {
+		return r.mirrorStop(ctx)
+	},
+	runbook.StepRunbookStart: (*runner).startRunbook,
+}
+
+// withOnly adapts a control step that needs only its parameters.
+func withOnly(fn func(r *runner, ctx workflow.Context, with map[string]any, st *StepState) error) controlStep {
+	return func(r *runner, ctx workflow.Context, _ *runbook.PlanStep, with map[string]any, st *StepState) error {
+		return fn(r, ctx, with, st)
+	}
 }
 
 // control runs a control step.
@@ -38,7 +49,7 @@ func (r *runner) control(ctx workflow.Context, s *runbook.PlanStep, st *StepStat
 	if !ok {
 		return contract.UnknownStep.Fail("no control implementation for %s", s.Uses)
 	}
-	return run(r, ctx, with, st)
+	return run(r, ctx, s, with, st)
 }
 
 func (r *runner) log(ctx workflow.Context, with map[string]any, st *StepState) error {
@@ -174,6 +185,44 @@ func (r *runner) mirrorStart(ctx workflow.Context, st *StepState) error {
 	if _, ok := st.Outputs["mirror"]; !ok {
 		st.Outputs["mirror"] = id
 	}
+	return nil
+}
+
+// startRunbook starts the runbook a runbook.start step compiled as a run of its own, which
+// this run's end leaves running, and waits until it has started.
+func (r *runner) startRunbook(ctx workflow.Context, s *runbook.PlanStep, with map[string]any, st *StepState) error {
+	var p runbook.RunbookStartParams
+	if err := runbook.DecodeWith(with, &p); err != nil {
+		return contract.BadInput.Fail("%v", err)
+	}
+	if s.Start == nil {
+		return contract.BadInput.Fail("runbook.start %s: the plan holds no compiled runbook to start (plan it with ferry run or ferry plan)", p.Runbook)
+	}
+	id := p.ID
+	if id == "" {
+		id = r.runID + "-" + s.ID
+	}
+	opts := workflow.ChildWorkflowOptions{
+		StaticSummary:     fmt.Sprintf("runbook %s, started by run %s", s.Start.Runbook, r.runID),
+		WorkflowID:        id,
+		TaskQueue:         TaskQueue,
+		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
+	}
+	if r.searchable(ctx) {
+		opts.TypedSearchAttributes = temporal.NewSearchAttributes(
+			temporal.NewSearchAttributeKeyKeyword(SearchAttributeRunbook).ValueSet(s.Start.Runbook),
+			phaseKey.ValueSet(string(PhaseRunning)))
+	}
+	f := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, opts), RunbookWorkflowName, Input{Plan: s.Start})
+	var exec workflow.Execution
+	err := f.GetChildWorkflowExecution().Get(ctx, &exec)
+	var running *temporal.ChildWorkflowExecutionAlreadyStartedError
+	if errors.As(err, &running) {
+		st.Message = fmt.Sprintf("run %s is already running: left as it is", id)
+	} else if err != nil {
+		return fmt.Errorf("start runbook %s as run %s: %w", s.Start.Runbook, id, err)
+	}
+	st.Outputs = map[string]any{"id": id, "runbook": s.Start.Runbook}
 	return nil
 }
 

@@ -110,6 +110,7 @@ type lifecycle struct {
 	mu        sync.Mutex
 	bootstrap string
 	topic     string
+	opts      []kgo.Opt    // how it logs in, beyond the bootstrap servers
 	stop      func() error // set while running
 }
 
@@ -182,9 +183,10 @@ type Producer struct {
 	paused   time.Duration
 }
 
-// NewProducer returns a stopped producer; Scale(1) starts it.
-func NewProducer(name, bootstrap, topic string, perSecond int, ledger *Ledger) *Producer {
-	return &Producer{lifecycle: lifecycle{name: name, role: "producer", bootstrap: bootstrap, topic: topic}, ledger: ledger,
+// NewProducer returns a stopped producer; Scale(1) starts it. opts are further client options
+// (its credentials).
+func NewProducer(name, bootstrap, topic string, perSecond int, ledger *Ledger, opts ...kgo.Opt) *Producer {
+	return &Producer{lifecycle: lifecycle{name: name, role: "producer", bootstrap: bootstrap, topic: topic, opts: opts}, ledger: ledger,
 		interval: time.Second / time.Duration(perSecond)}
 }
 
@@ -209,7 +211,7 @@ func (p *Producer) Repoint(_ context.Context, to Connection) (Connection, error)
 
 // start runs the producer; called with p.mu held.
 func (p *Producer) start(at Connection) (func() error, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(at.Bootstrap), kgo.ProducerLinger(5*time.Millisecond))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(at.Bootstrap), kgo.ProducerLinger(5 * time.Millisecond)}, p.opts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -280,9 +282,10 @@ type Consumer struct {
 	ledger *Ledger
 }
 
-// NewConsumer returns a stopped consumer; Scale(1) starts it.
-func NewConsumer(name, bootstrap, group, topic string, ledger *Ledger) *Consumer {
-	return &Consumer{lifecycle: lifecycle{name: name, role: "consumer", bootstrap: bootstrap, topic: topic}, group: group, ledger: ledger}
+// NewConsumer returns a stopped consumer; Scale(1) starts it. opts are further client options
+// (its credentials).
+func NewConsumer(name, bootstrap, group, topic string, ledger *Ledger, opts ...kgo.Opt) *Consumer {
+	return &Consumer{lifecycle: lifecycle{name: name, role: "consumer", bootstrap: bootstrap, topic: topic, opts: opts}, group: group, ledger: ledger}
 }
 
 // Scale starts (1) or stops (0) the consumer. Stopping commits what it processed (unless its
@@ -298,12 +301,12 @@ func (c *Consumer) Repoint(_ context.Context, to Connection) (Connection, error)
 }
 
 func (c *Consumer) start(at Connection) (func() error, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(at.Bootstrap), kgo.ConsumerGroup(c.group), kgo.ConsumeTopics(at.Topic),
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(at.Bootstrap), kgo.ConsumerGroup(c.group), kgo.ConsumeTopics(at.Topic),
 		kgo.DisableAutoCommit(), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ClientID(c.name),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100 * time.Millisecond),
 		// A consumer lost with its cluster leaves the group 6 s after the cluster is back
 		// (Kafka's default is 45 s), so a failback need not wait long for its session to end.
-		kgo.SessionTimeout(6*time.Second))
+		kgo.SessionTimeout(6 * time.Second)}, c.opts...)...)
 	if err != nil {
 		return nil, err
 	}

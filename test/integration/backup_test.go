@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -144,15 +145,17 @@ func TestBackupAndRestore(t *testing.T) {
 		t.Fatalf("lost %d, processed twice %d", n.Lost, n.Duplicates)
 	}
 
-	// Re-protect: backup.yaml again, now from the restored cluster. The restore's
-	// mirror.reverse prepared it: the backup gains exactly what the apps wrote on the new
-	// cluster, so both hold the same records, in the same order, none twice.
+	// Re-protect: restore.yaml ended by starting backup.yaml from the restored cluster, as a
+	// run of its own (protect=after). The restore's mirror.reverse prepared it: the backup
+	// gains exactly what the apps wrote on the new cluster, so both hold the same records, in
+	// the same order, none twice.
 	if got := step(s, "reprotect").Outputs; got["partitions"] != float64(3) {
 		t.Fatalf("reprotect: %v", got)
 	}
-	r = e.run("backup-again", workflows.Input{Plan: sampleRunbook(t, "backup.yaml", "syncGroups: 10s", "syncGroups: 200ms",
-		"interval: 30s", "interval: 200ms", "maxLag: 1000, interval: 1s", "maxLag: 0, interval: 200ms")})
-	e.waitFor("backup-again", "the new backup to catch up", func(s *workflows.Status) bool { return step(s, "keep").Status == workflows.StepWaiting })
+	if got := step(s, "protect").Outputs; got["id"] != "restore-protect" || step(s, "protect_first").Status != workflows.StepSkipped {
+		t.Fatalf("the new backup: %v (protect_first %s)", got, step(s, "protect_first").Status)
+	}
+	e.waitFor("restore-protect", "the new backup to run", func(s *workflows.Status) bool { return step(s, "keep").Status == workflows.StepWaiting })
 	digests := func(addr string) map[mirror.Partition]mirror.Digest {
 		ends, err := kadm.NewClient(kclient(t, addr)).ListEndOffsets(ctx, "orders")
 		if err != nil {
@@ -169,16 +172,26 @@ func TestBackupAndRestore(t *testing.T) {
 		}
 		return d
 	}
-	restored, again := digests(fresh.Addr), digests(backup.Addr)
-	for p, d := range restored {
-		if b := again[p]; b.Records != d.Records || b.SHA256 != d.SHA256 {
-			t.Errorf("%s: the restored cluster holds %d records, the backup %d (digests equal: %v)", p, d.Records, b.Records, b.SHA256 == d.SHA256)
+	restored := digests(fresh.Addr)
+	for {
+		again, differ := digests(backup.Addr), ""
+		for p, d := range restored {
+			if b := again[p]; b.Records != d.Records || b.SHA256 != d.SHA256 {
+				differ = fmt.Sprintf("%s: the restored cluster holds %d records, the backup %d (digests equal: %v)", p, d.Records, b.Records, b.SHA256 == d.SHA256)
+			}
 		}
+		if differ == "" {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal(differ)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	if _, err := e.update("backup-again", workflows.UpdateApprove, workflows.Approval{Step: "keep", By: "test"}); err != nil {
+	if _, err := e.update("restore-protect", workflows.UpdateApprove, workflows.Approval{Step: "keep", By: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Get(ctx, nil); err != nil {
+	if err := e.client.GetWorkflow(ctx, "restore-protect", "").Get(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("re-protected: the backup holds the restored cluster's %d partitions record for record", len(restored))
@@ -208,14 +221,14 @@ func sandboxApps(t *testing.T, ctx context.Context, dir *sandbox.Directory, orig
 	return ledger, producer, consumer
 }
 
-// stopApps stops the producer, lets billing drain on the cluster at addr, stops billing, and
-// returns what the ledger counted.
-func stopApps(t *testing.T, ctx context.Context, addr string, ledger *sandbox.Ledger, producer *sandbox.Producer, consumer *sandbox.Consumer) sandbox.Counts {
+// stopApps stops the producer, lets billing drain on the cluster at addr (reached with opts),
+// stops billing, and returns what the ledger counted.
+func stopApps(t *testing.T, ctx context.Context, addr string, ledger *sandbox.Ledger, producer *sandbox.Producer, consumer *sandbox.Consumer, opts ...kgo.Opt) sandbox.Counts {
 	t.Helper()
 	if _, err := producer.Scale(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
-	adm := kadm.NewClient(kclient(t, addr))
+	adm := kadm.NewClient(kclient(t, addr, opts...))
 	for {
 		lag, err := adm.Lag(ctx, "billing")
 		if err == nil && lag["billing"].Lag.Total() == 0 {
@@ -248,5 +261,5 @@ func sampleRunbook(t *testing.T, name string, replace ...string) *runbook.Plan {
 		}
 		src = strings.Replace(src, replace[i], replace[i+1], 1)
 	}
-	return compile(t, name, src)
+	return compile(t, "../../runbooks/"+name, src) // runbook.start finds its runbooks beside it
 }

@@ -225,6 +225,25 @@ func tempDB(t testing.TB) string { return filepath.Join(t.TempDir(), "temporal.d
 
 var errTimeout = errors.New("timeout")
 
+// history is a run's whole history as JSON.
+func (e *env) history(id string) []byte {
+	e.t.Helper()
+	it := e.client.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	h := &historypb.History{}
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		h.Events = append(h.Events, ev)
+	}
+	b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return b
+}
+
 var recordFlag = flag.Bool("record", false, "write the histories that workflows' replay test replays")
 
 // recordHistory saves a run's history for the replay test in package workflows, which
@@ -233,19 +252,7 @@ func recordHistory(t *testing.T, e *env, id, path string) {
 	if !*recordFlag {
 		return
 	}
-	it := e.client.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	h := &historypb.History{}
-	for it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.Events = append(h.Events, ev)
-	}
-	b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := e.history(id)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
