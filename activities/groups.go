@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 
@@ -10,7 +11,7 @@ import (
 )
 
 func (a *Activities) groupsSteps() map[string]Step {
-	return map[string]Step{runbook.StepGroupsTranslate: a.groupsTranslate, runbook.StepGroupsWait: a.groupsWait}
+	return map[string]Step{runbook.StepGroupsTranslate: a.groupsTranslate, runbook.StepGroupsWait: a.groupsWait, runbook.StepGroupsReset: a.groupsReset}
 }
 
 // groupsTranslate commits each selected group's origin position on the target, exactly.
@@ -63,4 +64,41 @@ func (a *Activities) groupsWait(ctx context.Context, in runbook.StepInput) (runb
 		}
 		return total, err
 	})
+}
+
+// groupsReset sets groups' positions on a cluster to earliest, latest, a time or offsets.
+func (a *Activities) groupsReset(ctx context.Context, in runbook.StepInput) (runbook.StepResult, error) {
+	p, err := decode[runbook.GroupsResetParams](in)
+	if err != nil {
+		return runbook.StepResult{}, err
+	}
+	to := flow.ResetTo{To: p.To, Offsets: p.Offsets}
+	given := 0
+	for _, set := range []bool{p.To != "", p.At != "", len(p.Offsets) > 0} {
+		if set {
+			given++
+		}
+	}
+	if given != 1 {
+		return runbook.StepResult{}, badInput("groups.reset: give exactly one of to, at and offsets")
+	}
+	if p.At != "" {
+		if to.At, err = time.Parse(time.RFC3339, p.At); err != nil {
+			return runbook.StepResult{}, badInput("groups.reset at: %v (want RFC 3339, e.g. 2026-12-01T02:00:00Z)", err)
+		}
+	}
+	_, adm, closeFn, err := a.conn(ctx, in, p.Cluster)
+	if err != nil {
+		return runbook.StepResult{}, err
+	}
+	defer closeFn()
+	moved, err := flow.ResetGroups(ctx, adm, "cluster "+p.Cluster, p.Groups, p.Topics, to, p.DryRun)
+	if err != nil {
+		return runbook.StepResult{}, err
+	}
+	changes := make([]string, len(moved))
+	for i, m := range moved {
+		changes[i] = m.String()
+	}
+	return result(map[string]any{"changes": list(changes), "partitions": len(moved), "dryRun": p.DryRun})
 }

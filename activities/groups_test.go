@@ -112,3 +112,22 @@ func TestTranslateWithoutCheckpointRights(t *testing.T) {
 func plainAuth(user, pass string) sasl.Mechanism {
 	return plain.Auth{User: user, Pass: pass}.AsMechanism()
 }
+
+// groups.reset takes exactly one of to, at and offsets, and an RFC 3339 time: anything else
+// is bad input (not retried), before any cluster is reached.
+func TestGroupsResetInput(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	a := &Activities{}
+	env.RegisterActivity(a.groupsReset)
+	for want, with := range map[string]map[string]any{
+		"exactly one of to, at and offsets": {"to": "earliest", "at": "2026-12-01T02:00:00Z"},
+		"want RFC 3339":                     {"at": "yesterday"},
+	} {
+		with["cluster"], with["groups"] = "eu", []any{"billing"}
+		_, err := env.ExecuteActivity(a.groupsReset, runbook.StepInput{StepID: "reset", With: with})
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "BadInput") {
+			t.Errorf("%v: %v", with, err)
+		}
+	}
+}

@@ -11,6 +11,7 @@ const (
 	StepAppsRepoint = "apps.repoint"
 	StepAppsWait    = "apps.wait"
 	StepGroupsWait  = "groups.wait"
+	StepGroupsReset = "groups.reset"
 )
 
 // AppsScaleParams for apps.scale.
@@ -63,6 +64,17 @@ func RenameTopicList(list string, rename func(string) string) string {
 	return strings.Join(names, ",")
 }
 
+// GroupsResetParams for groups.reset.
+type GroupsResetParams struct {
+	Cluster string           `yaml:"cluster" json:"cluster" ferry:"required" ref:"cluster" doc:"Where the groups' positions are set."`
+	Groups  []string         `yaml:"groups" json:"groups" ferry:"required" doc:"Consumer groups to reset; each must have no active member."`
+	Topics  []string         `yaml:"topics" json:"topics,omitempty" doc:"Topics whose every partition is reset; the topics each group has positions on when empty."`
+	To      string           `yaml:"to" json:"to,omitempty" enum:"earliest,latest" doc:"Each partition's first offset (earliest) or its end (latest)."`
+	At      string           `yaml:"at" json:"at,omitempty" doc:"An RFC 3339 time: each partition's first record at or after it (its end when none), e.g. where a migrated app resumes."`
+	Offsets map[string]int64 `yaml:"offsets" json:"offsets,omitempty" doc:"Explicit offsets by \"topic/partition\", every partition of the topics given."`
+	DryRun  bool             `yaml:"dryRun" json:"dryRun,omitempty" doc:"Compute and report the change without writing it."`
+}
+
 // appTouches names the app a step changes, for ferry plan.
 func appTouches(with map[string]any, _ *Plan) []string {
 	if a, ok := with["app"].(string); ok {
@@ -92,6 +104,20 @@ func init() {
 		Summary: "Wait until an app's rollout is complete and every replica is ready.",
 		Outputs: []Output{{"ready", "Ready replicas, summed over the workloads."}},
 		Touches: appTouches,
+	})
+	Register(StepType{
+		Name: StepGroupsReset, Params: GroupsResetParams{}, DefaultTimeout: 5 * time.Minute,
+		Summary: "Set groups' positions on a cluster to earliest, latest, a time or explicit offsets (kafka-consumer-groups --reset-offsets), only for groups no one consumes with.",
+		Doc: "Give exactly one of to, at and offsets. Where new groups start on a new cluster, or where a group resumes after a scheme that moves producers first (seed 004). " +
+			"An active group is an error naming its members; an offset outside a partition's log, or a topic that does not exist, an error before anything changes. Positions are read back after writing.",
+		Outputs: []Output{{"changes", "Every group/topic/partition: before -> after (none where the group had no position)."}, {"partitions", "Positions set (or that would be, with dryRun)."}, {"dryRun", "Whether nothing was written."}},
+		Touches: func(with map[string]any, _ *Plan) []string {
+			c, _ := with["cluster"].(string)
+			if dry, _ := with["dryRun"].(bool); dry {
+				return []string{"cluster " + c + " (reads group positions; dry run)"}
+			}
+			return []string{"cluster " + c + " (commits group positions)"}
+		},
 	})
 	Register(StepType{
 		Name: StepGroupsWait, Params: GroupsWaitParams{}, HeartbeatTimeout: 10 * time.Second, DefaultTimeout: 24 * time.Hour,

@@ -90,9 +90,15 @@ func (f *Flow) TranslateGroups(ctx context.Context, o TranslateOptions) (*Transl
 
 // idleOnTarget refuses groups that someone consumes with on the target.
 func (f *Flow) idleOnTarget(ctx context.Context, groups []string) error {
-	described, err := f.Target.DescribeGroups(ctx, groups...)
+	return idle(ctx, f.Target, "the target "+f.Rep.Target, groups)
+}
+
+// idle refuses groups that someone consumes with on a cluster (where names it), naming each
+// active member.
+func idle(ctx context.Context, adm *kadm.Client, where string, groups []string) error {
+	described, err := adm.DescribeGroups(ctx, groups...)
 	if err != nil {
-		return fmt.Errorf("describe target groups: %w", err)
+		return fmt.Errorf("describe groups on %s: %w", where, err)
 	}
 	var active []string
 	for _, g := range described.Sorted() {
@@ -105,7 +111,7 @@ func (f *Flow) idleOnTarget(ctx context.Context, groups []string) error {
 		}
 	}
 	if len(active) > 0 {
-		return refuse("groups active on the target %s (stop those consumers first): %s", f.Rep.Target, strings.Join(active, "; "))
+		return refuse("groups active on %s (stop those consumers first): %s", where, strings.Join(active, "; "))
 	}
 	return nil
 }
