@@ -57,9 +57,13 @@ Examples:
 			var ledger *sandbox.Ledger
 			if c.Bool("apps") {
 				ledger = sandbox.NewLedger()
-				producer := sandbox.NewProducer("orders-producer", first.Addr, "orders", c.Int("rate"), ledger)
-				consumer := sandbox.NewConsumer("billing", first.Addr, "billing", "orders", ledger)
-				control, err := sandbox.Serve(map[string]sandbox.App{"orders-producer": producer, "billing": consumer})
+				second := first
+				if len(started) > 1 {
+					second = started[1]
+				}
+				apps := sandbox.NewSampleApps(first.Addr, second.Addr, c.Int("rate"), ledger)
+				producer, consumer := apps.Producer, apps.Billing
+				control, err := sandbox.Serve(apps.All())
 				if err != nil {
 					return err
 				}
@@ -72,7 +76,7 @@ Examples:
 				defer producer.Scale(context.Background(), 0)
 				defer consumer.Scale(context.Background(), 0)
 				addrs[sandbox.ControlName] = control.Addr
-				fmt.Printf("apps orders-producer (%d/s) and billing running on %s\n", c.Int("rate"), first.Name)
+				fmt.Printf("apps orders-producer (%d/s) and billing running on %s; billing-new (stopped) on %s\n", c.Int("rate"), first.Name, second.Name)
 			}
 			reg := sandbox.RegistryFile(c.String("state-dir"))
 			if err := sandbox.Register(reg, addrs); err != nil {

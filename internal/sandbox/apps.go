@@ -22,11 +22,15 @@ type Ledger struct {
 	mu       sync.Mutex
 	produced map[uint64]bool
 	consumed map[uint64]int
+	// latest is the highest sequence processed per key; outOfOrder counts first processings
+	// of a record after a later one of its key.
+	latest     map[string]uint64
+	outOfOrder int
 }
 
 // NewLedger returns an empty ledger.
 func NewLedger() *Ledger {
-	return &Ledger{produced: map[uint64]bool{}, consumed: map[uint64]int{}}
+	return &Ledger{produced: map[uint64]bool{}, consumed: map[uint64]int{}, latest: map[string]uint64{}}
 }
 
 // Counts are the ledger's totals.
@@ -35,6 +39,9 @@ type Counts struct {
 	Consumed   int `json:"consumed"`
 	Duplicates int `json:"duplicates"` // records processed more than once (extra times)
 	Lost       int `json:"lost"`       // produced records never processed
+	// OutOfOrder counts records processed (the first time) after a later record of the same
+	// key: what running consumers on two clusters at once risks (seed 004, scheme 2).
+	OutOfOrder int `json:"outOfOrder"`
 }
 
 // Lost lists the produced records never processed, by sequence number.
@@ -52,18 +59,30 @@ func (l *Ledger) Lost() map[uint64]bool {
 
 // Process counts a record as processed, as a consumer replaying it would.
 func (l *Ledger) Process(r *kgo.Record) {
-	if seq, ok := RecordSeq(r); ok {
-		l.mu.Lock()
-		l.consumed[seq]++
-		l.mu.Unlock()
+	l.mu.Lock()
+	l.process(r)
+	l.mu.Unlock()
+}
+
+// process counts one processed record; l.mu held.
+func (l *Ledger) process(r *kgo.Record) {
+	seq, ok := RecordSeq(r)
+	if !ok {
+		return
 	}
+	key := string(r.Key)
+	if l.consumed[seq] == 0 && seq < l.latest[key] {
+		l.outOfOrder++
+	}
+	l.latest[key] = max(l.latest[key], seq)
+	l.consumed[seq]++
 }
 
 // Counts summarises the ledger.
 func (l *Ledger) Counts() Counts {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	c := Counts{Produced: len(l.produced)}
+	c := Counts{Produced: len(l.produced), OutOfOrder: l.outOfOrder}
 	for _, n := range l.consumed {
 		c.Consumed += n
 		if n > 1 {
@@ -334,9 +353,7 @@ func (c *Consumer) loop(ctx context.Context, cl *kgo.Client, done chan struct{})
 		}
 		c.ledger.mu.Lock()
 		for _, r := range rs {
-			if seq, ok := RecordSeq(r); ok {
-				c.ledger.consumed[seq]++
-			}
+			c.ledger.process(r)
 		}
 		c.ledger.mu.Unlock()
 		// Processed, then committed: a crash in between re-reads (at-least-once), as real

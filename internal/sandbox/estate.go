@@ -43,9 +43,9 @@ func StartEstate(ctx context.Context, records, rate int) (_ *Estate, err error) 
 			return nil, err
 		}
 	}
-	e.Producer = NewProducer("orders-producer", e.Origin.Addr, "orders", rate, e.Ledger)
-	e.Consumer = NewConsumer("billing", e.Origin.Addr, "billing", "orders", e.Ledger)
-	if e.Control, err = Serve(map[string]App{"orders-producer": e.Producer, "billing": e.Consumer}); err != nil {
+	apps := NewSampleApps(e.Origin.Addr, e.Target.Addr, rate, e.Ledger)
+	e.Producer, e.Consumer = apps.Producer, apps.Billing
+	if e.Control, err = Serve(apps.All()); err != nil {
 		return nil, err
 	}
 	for _, a := range []App{e.Producer, e.Consumer} {
@@ -54,6 +54,28 @@ func StartEstate(ctx context.Context, records, rate int) (_ *Estate, err error) 
 		}
 	}
 	return e, nil
+}
+
+// SampleApps are the apps the sample runbooks name: orders-producer and billing on the
+// origin, and billing-new, a second billing on the target (stopped) for migrations that run
+// consumers on both clusters at once (seed 004, scheme 2). They share one ledger.
+type SampleApps struct {
+	Producer            *Producer
+	Billing, BillingNew *Consumer
+}
+
+// NewSampleApps returns the sample apps, stopped; the producer writes rate orders a second.
+func NewSampleApps(origin, target string, rate int, ledger *Ledger) SampleApps {
+	return SampleApps{
+		Producer:   NewProducer("orders-producer", origin, "orders", rate, ledger),
+		Billing:    NewConsumer("billing", origin, "billing", "orders", ledger),
+		BillingNew: NewConsumer("billing-new", target, "billing", "orders", ledger),
+	}
+}
+
+// All names the apps as runbooks' sandbox apps do.
+func (s SampleApps) All() map[string]App {
+	return map[string]App{"orders-producer": s.Producer, "billing": s.Billing, "billing-new": s.BillingNew}
 }
 
 // Addrs are the sandbox names a worker resolves: origin, target and the apps' control.

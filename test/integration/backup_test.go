@@ -201,14 +201,22 @@ func TestBackupAndRestore(t *testing.T) {
 // points the runbooks' sandbox names at origin, target and the apps' control endpoint.
 func sandboxApps(t *testing.T, ctx context.Context, dir *sandbox.Directory, origin, target string) (*sandbox.Ledger, *sandbox.Producer, *sandbox.Consumer) {
 	t.Helper()
+	ledger, apps := sampleApps(t, ctx, dir, origin, target)
+	return ledger, apps.Producer, apps.Billing
+}
+
+// sampleApps is sandboxApps with every sample app, billing-new (stopped, on target) too.
+func sampleApps(t *testing.T, ctx context.Context, dir *sandbox.Directory, origin, target string) (*sandbox.Ledger, sandbox.SampleApps) {
+	t.Helper()
 	ledger := sandbox.NewLedger()
-	producer := sandbox.NewProducer("orders-producer", origin, "orders", 300, ledger)
-	consumer := sandbox.NewConsumer("billing", origin, "billing", "orders", ledger)
-	control, err := sandbox.Serve(map[string]sandbox.App{"orders-producer": producer, "billing": consumer})
+	apps := sandbox.NewSampleApps(origin, target, 300, ledger)
+	producer, consumer := apps.Producer, apps.Billing
+	control, err := sandbox.Serve(apps.All())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(control.Close)
+	t.Cleanup(func() { _, _ = apps.BillingNew.Scale(context.Background(), 0) })
 	dir.Set("origin", origin)
 	dir.Set("target", target)
 	dir.Set(sandbox.ControlName, control.Addr)
@@ -218,7 +226,7 @@ func sandboxApps(t *testing.T, ctx context.Context, dir *sandbox.Directory, orig
 		}
 		t.Cleanup(func() { _, _ = a.Scale(context.Background(), 0) })
 	}
-	return ledger, producer, consumer
+	return ledger, apps
 }
 
 // stopApps stops the producer, lets billing drain on the cluster at addr (reached with opts),
