@@ -67,6 +67,7 @@ func (builtinMirror) watch(ctx context.Context, a *Activities, spec runbook.Mirr
 		Select:            rep.Replicates,
 		Rename:            rep.TargetTopic,
 		SyncTopic:         rep.SyncTopic(),
+		Replicas:          rep.ReplicationFactor,
 		Heartbeat:         &mirror.Heartbeat{Source: rep.OriginAlias(), Target: rep.Target},
 		HeartbeatInterval: rep.HeartbeatInterval.D(),
 		Progress: func(p mirror.Progress) {

@@ -117,6 +117,9 @@ type Replication struct {
 	// SyncGroups makes the target a standby: its groups follow the origin's while the mirror runs.
 	// TargetData says what mirror.start does with target topics holding records it did not write.
 	TargetData string `yaml:"targetData" json:"targetData,omitempty" enum:"refuse,append" doc:"When a target topic already holds records this mirror did not write (a cluster restored from this flow's target, another producer): refuse, the default, fails mirror.start naming them; append copies the origin's history after them."`
+	// ReplicationFactor is how target topics are replicated, by topics.sync and by the
+	// builtin mirror as topics appear.
+	ReplicationFactor string `yaml:"replicationFactor" json:"replicationFactor,omitempty" doc:"Replication factor of topics created on the target (by topics.sync, and by the builtin mirror for topics that appear later): origin (each topic's own), a number, or empty for the target brokers' default. Created topics get the origin topic's settings, and never a lower min.insync.replicas: a replication factor below it is refused."`
 	// HeartbeatInterval is how often every engine writes the flow's heartbeat to the target.
 	HeartbeatInterval Duration `yaml:"heartbeatInterval" json:"heartbeatInterval,omitempty" doc:"How often the mirror writes a heartbeat to the target's heartbeats topic (every engine; standby.watch reads them); 1s when empty, as MirrorMaker 2's default."`
 	SyncGroups        Duration `yaml:"syncGroups" json:"syncGroups,omitempty" doc:"While the mirror runs, commit the groups' translated positions on the target this often, so consumers started there begin where the origin's were (a standby); off when empty. Groups with members on the target are left alone; positions never move back."`

@@ -70,6 +70,11 @@ func (v *validator) validate() {
 		}
 		v.patterns(&r.Topics, "replication.topics")
 		v.patterns(&r.Groups, "replication.groups")
+		if rf := r.ReplicationFactor; rf != "" && rf != "origin" {
+			if n, err := strconv.Atoi(rf); err != nil || n < 1 {
+				v.errorf("replication.replicationFactor", "%q: want origin or a number from 1", rf)
+			}
+		}
 		if r.Engine == EngineStrimzi && r.Strimzi == nil {
 			v.errorf("replication.strimzi", "engine strimzi needs a strimzi: section (namespace at least)")
 		}

@@ -320,16 +320,19 @@ func (f *Flow) KeepStranded(ctx context.Context, runs []Stranded, suffix string)
 	if len(runs) == 0 {
 		return 0, nil
 	}
-	want := map[string]int32{}
-	topics, err := f.Target.ListTopics(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("list target topics: %w", err)
-	}
+	var names []string
 	for _, s := range runs {
-		want[s.Topic] = int32(len(topics[s.Topic].Partitions))
+		if !slices.Contains(names, s.Topic) {
+			names = append(names, s.Topic)
+		}
+	}
+	// Kept aside as their topic is kept: same partitions, replicas and settings.
+	want, err := mirror.OriginTopics(ctx, f.Target, names, mirror.ReplicasOrigin)
+	if err != nil {
+		return 0, err
 	}
 	rename := func(t string) string { return t + suffix }
-	if err := mirror.EnsureTopics(ctx, f.Target, want, rename, 0); err != nil {
+	if err := mirror.EnsureTopics(ctx, f.Target, want, rename); err != nil {
 		return 0, err
 	}
 	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), f.TargetOpts...), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)

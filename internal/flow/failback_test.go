@@ -35,6 +35,14 @@ func TestFailbackAfterLossStrandsRecords(t *testing.T) {
 		t.Cleanup(cl.Close)
 		return c.ListenAddrs()[0], kadm.NewClient(cl)
 	}
+	admin := func(t *testing.T, addr string) *kadm.Client {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		return kadm.NewClient(cl)
+	}
 	na, naAdm := cluster("na")
 	eu, euAdm := cluster("eu")
 	if _, err := naAdm.CreateTopic(ctx, 2, 1, nil, "orders"); err != nil {
@@ -100,11 +108,16 @@ func TestFailbackAfterLossStrandsRecords(t *testing.T) {
 	}
 	produce(eu, "returns", "eu", 0, 5)
 
-	f := &Flow{
-		Rep:        &runbook.Replication{Origin: "europe", Target: "north_america", Alias: "eu", Groups: runbook.Patterns{Include: []string{".*"}}},
-		OriginOpts: []kgo.Opt{kgo.SeedBrokers(eu)}, TargetOpts: []kgo.Opt{kgo.SeedBrokers(na)},
-		Origin: euAdm, Target: naAdm, Exact: true,
+	// Fresh clients, as each step has: the test's own cache metadata (a topic created in the
+	// last 5 s would be missed).
+	newFlow := func() *Flow {
+		return &Flow{
+			Rep:        &runbook.Replication{Origin: "europe", Target: "north_america", Alias: "eu", Groups: runbook.Patterns{Include: []string{".*"}}},
+			OriginOpts: []kgo.Opt{kgo.SeedBrokers(eu)}, TargetOpts: []kgo.Opt{kgo.SeedBrokers(na)},
+			Origin: admin(t, eu), Target: admin(t, na), Exact: true,
+		}
 	}
+	f := newFlow()
 	if _, err := f.PrepareFailback(ctx, "north_america"); err == nil {
 		t.Fatal("a wrong alias (no offset syncs of the flow failed over from) was accepted")
 	}
@@ -154,6 +167,7 @@ func TestFailbackAfterLossStrandsRecords(t *testing.T) {
 
 	// Re-protect: the flow from north_america to europe continues after what is there,
 	// without the stranded records.
+	f = newFlow()
 	rev, err := f.Reverse(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -5,24 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/ferryhq/ferry/internal/mirror"
 	"github.com/ferryhq/ferry/internal/mm2topic"
 	"github.com/ferryhq/ferry/runbook"
 )
-
-// copyableConfigs are topic settings that carry over; broker-specific ones (replica
-// placement, message format, leader replication throttles) do not.
-var copyableConfigs = map[string]bool{
-	"cleanup.policy": true, "retention.ms": true, "retention.bytes": true, "max.message.bytes": true,
-	"min.compaction.lag.ms": true, "max.compaction.lag.ms": true, "delete.retention.ms": true,
-	"segment.ms": true, "segment.bytes": true, "compression.type": true, "message.timestamp.type": true,
-	"min.cleanable.dirty.ratio": true, "min.insync.replicas": true, "local.retention.ms": false,
-}
 
 // TopicsDiff is what SyncTopics created, grew, and found different.
 type TopicsDiff struct {
@@ -40,7 +32,11 @@ func (f *Flow) SyncTopics(ctx context.Context, sel *runbook.Patterns, replicatio
 		return nil, err
 	}
 	names, targetNames := f.topicNames(counts)
-	configs, err := f.copyableConfigs(ctx, names)
+	replicas := f.Rep.ReplicationFactor
+	if replicationFactor > 0 {
+		replicas = strconv.Itoa(replicationFactor)
+	}
+	specs, err := mirror.OriginTopics(ctx, f.Origin, names, replicas)
 	if err != nil {
 		return nil, err
 	}
@@ -49,34 +45,37 @@ func (f *Flow) SyncTopics(ctx context.Context, sel *runbook.Patterns, replicatio
 		return nil, fmt.Errorf("list target topics: %w", err)
 	}
 	d := &TopicsDiff{Created: []string{}, Grown: []string{}, Diff: []string{}}
-	rf := int16(replicationFactor)
-	if rf == 0 {
-		rf = -1
-	}
+	defaultRF := int16(-1)
 	for _, t := range names {
-		tt := f.Rep.TargetTopic(t)
+		tt, spec := f.Rep.TargetTopic(t), specs[t]
 		cur, exists := have[tt]
 		if !exists || cur.Err != nil {
+			if defaultRF == -1 {
+				defaultRF = mirror.DefaultReplicas(ctx, f.Target)
+			}
+			if err := mirror.CheckReplicas(tt, spec, defaultRF); err != nil {
+				return nil, refuse("%v", err)
+			}
 			d.Created = append(d.Created, tt)
-			d.Diff = append(d.Diff, fmt.Sprintf("+ %s: %d partitions%s", tt, counts[t], describeConfigs(configs[t])))
+			d.Diff = append(d.Diff, fmt.Sprintf("+ %s: %d partitions%s%s", tt, spec.Partitions, describeReplicas(spec.Replicas), describeConfigs(spec.Configs)))
 			if dryRun {
 				continue
 			}
-			if _, err := f.Target.CreateTopic(ctx, counts[t], rf, configs[t], tt); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			if _, err := f.Target.CreateTopic(ctx, spec.Partitions, spec.Replicas, spec.Configs, tt); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 				return nil, fmt.Errorf("create %s on %s: %w", tt, f.Rep.Target, err)
 			}
 			continue
 		}
-		if drift := configDrift(ctx, f.Target, tt, configs[t]); drift != "" {
+		if drift := configDrift(ctx, f.Target, tt, spec.Configs); drift != "" {
 			d.Diff = append(d.Diff, "~ "+tt+": "+drift+" (left as is: the target topic exists)")
 		}
-		if n := int32(len(cur.Partitions)); n < counts[t] {
-			d.Grown = append(d.Grown, fmt.Sprintf("%s %d->%d", tt, n, counts[t]))
-			d.Diff = append(d.Diff, fmt.Sprintf("~ %s: partitions %d -> %d", tt, n, counts[t]))
+		if n := int32(len(cur.Partitions)); n < spec.Partitions {
+			d.Grown = append(d.Grown, fmt.Sprintf("%s %d->%d", tt, n, spec.Partitions))
+			d.Diff = append(d.Diff, fmt.Sprintf("~ %s: partitions %d -> %d", tt, n, spec.Partitions))
 			if dryRun {
 				continue
 			}
-			if _, err := f.Target.UpdatePartitions(ctx, int(counts[t]), tt); err != nil {
+			if _, err := f.Target.UpdatePartitions(ctx, int(spec.Partitions), tt); err != nil {
 				return nil, fmt.Errorf("add partitions to %s on %s: %w", tt, f.Rep.Target, err)
 			}
 		}
@@ -84,26 +83,11 @@ func (f *Flow) SyncTopics(ctx context.Context, sel *runbook.Patterns, replicatio
 	return d, nil
 }
 
-// copyableConfigs reads the origin topics' configs set on the topic that carry over.
-func (f *Flow) copyableConfigs(ctx context.Context, names []string) (map[string]map[string]*string, error) {
-	configs := map[string]map[string]*string{}
-	if len(names) == 0 {
-		return configs, nil
+func describeReplicas(rf int16) string {
+	if rf < 1 {
+		return ""
 	}
-	rcs, err := f.Origin.DescribeTopicConfigs(ctx, names...)
-	if err != nil {
-		return nil, fmt.Errorf("describe origin topic configs: %w", err)
-	}
-	for _, rc := range rcs {
-		m := map[string]*string{}
-		for _, c := range rc.Configs {
-			if copyableConfigs[c.Key] && c.Source == kmsg.ConfigSourceDynamicTopicConfig && c.Value != nil {
-				m[c.Key] = c.Value
-			}
-		}
-		configs[rc.Name] = m
-	}
-	return configs, nil
+	return fmt.Sprintf(", %d replicas", rf)
 }
 
 func describeConfigs(m map[string]*string) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,8 +29,10 @@ type Config struct {
 	Rename func(topic string) string
 	// SyncTopic on the target holds the offset syncs (see SyncTopic).
 	SyncTopic string
-	// ReplicationFactor of topics the mirror creates; -1 is the broker default.
-	ReplicationFactor int16
+	// Replicas is the replication factor of topics the mirror creates: ReplicasOrigin (each
+	// origin topic's), a number, or "" (the target brokers' default). They get the origin
+	// topic's copyable configs too, as topics.sync gives them.
+	Replicas string
 	// Discover is how often new topics and partitions are looked for; 10s when 0.
 	Discover time.Duration
 	// Heartbeat, when set, names the flow (origin alias, target alias) in MirrorMaker 2
@@ -290,6 +293,9 @@ func (c *copier) loop(ctx context.Context) error {
 		if time.Since(lastDiscover) > c.cfg.Discover {
 			lastDiscover = time.Now()
 			if err := c.discover(ctx); err != nil {
+				if ctx.Err() != nil {
+					return c.stop() // stopped while looking: a clean stop
+				}
 				return err
 			}
 		}
@@ -512,7 +518,9 @@ type admin struct {
 }
 
 func newAdmin(opts []kgo.Opt) (*admin, error) {
-	cl, err := kgo.NewClient(opts...)
+	// Metadata cached for 5 s (the default) hid a topic the mirror had just created from its
+	// own next listing for as long: a new topic waited 5 s to be copied.
+	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), opts...), kgo.MetadataMinAge(250*time.Millisecond))...)
 	if err != nil {
 		return nil, err
 	}
@@ -578,7 +586,7 @@ func (c *copier) discoverPartitions(ctx context.Context) (map[string]map[int32]k
 	if len(fresh) == 0 {
 		return nil, nil
 	}
-	if err := EnsureTopics(ctx, target.adm, want, cfg.Rename, cfg.ReplicationFactor); err != nil {
+	if err := c.ensureTopics(ctx, want, fresh); err != nil {
 		return nil, err
 	}
 	var targetTopics, originTopics []string
@@ -637,6 +645,27 @@ func (c *copier) discoverPartitions(ctx context.Context) (map[string]map[int32]k
 		out[p.Topic][p.Partition] = kgo.NewOffset().At(next)
 	}
 	return out, nil
+}
+
+// ensureTopics creates the topics of fresh partitions on the target as the origin has them,
+// and grows the others to the origin's partition counts.
+func (c *copier) ensureTopics(ctx context.Context, counts map[string]int32, fresh []Partition) error {
+	var names []string
+	for _, p := range fresh {
+		if !slices.Contains(names, p.Topic) {
+			names = append(names, p.Topic)
+		}
+	}
+	specs, err := OriginTopics(ctx, c.origin.adm, names, c.cfg.Replicas)
+	if err != nil {
+		return err
+	}
+	for t, n := range counts {
+		if _, ok := specs[t]; !ok {
+			specs[t] = TopicSpec{Partitions: n, Replicas: -1}
+		}
+	}
+	return EnsureTopics(ctx, c.target.adm, specs, c.cfg.Rename)
 }
 
 func allListed(ends kadm.ListedOffsets, parts []Partition, rename func(string) string) bool {

@@ -49,9 +49,13 @@ func TestMirrorCopiesLargeRecords(t *testing.T) {
 // A target topic that takes less stops the mirror at once, naming the record, its size and
 // the setting to change, instead of stalling on it.
 func TestMirrorStopsOnARecordTheTargetCannotTake(t *testing.T) {
-	origin, target := largeRecordOrigin(t), cluster(t) // the mirror creates media with the broker default
+	origin, target := largeRecordOrigin(t), cluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// Made before, with the broker default (the mirror would give it the origin's setting).
+	if _, err := kadm.NewClient(client(t, target)).CreateTopic(ctx, 1, 1, nil, "media"); err != nil {
+		t.Fatal(err)
+	}
 	err := Run(ctx, Config{Origin: origin, Target: target, SyncTopic: mm2topic.OffsetSyncs("o"), Discover: 100 * time.Millisecond})
 	var tooLarge *RecordTooLargeError
 	if !errors.As(err, &tooLarge) || tooLarge.OriginOffset != 1 || tooLarge.Bytes != 4<<20+1 || tooLarge.Limit != defaultBatchBytes {
