@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -60,6 +61,20 @@ func (builtinMirror) watch(ctx context.Context, a *Activities, spec runbook.Mirr
 			syncGroups(gctx, gs, every, &groups)
 		}()
 	}
+	var configs atomic.Pointer[string] // the last config sync, shown with the mirror's progress
+	if sc := rep.SyncConfigs; sc != nil {
+		if err := mirror.CheckKeys(sc.Keys); err != nil {
+			return badInput("replication.syncConfigs: %v", err)
+		}
+		cs := mirror.ConfigSync{Origin: origin, Target: target, Topics: rep.Replicates, Rename: rep.TargetTopic, Keys: sc.Keys}
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		defer func() { cancel(); <-done }()
+		go func() {
+			defer close(done)
+			syncConfigs(cctx, cs, cmp.Or(sc.Every.D(), time.Minute), &configs)
+		}()
+	}
 	gauges := a.Metrics.Mirror(spec.RunID)
 	defer gauges.Forget()
 	err = mirror.Run(ctx, mirror.Config{
@@ -72,6 +87,9 @@ func (builtinMirror) watch(ctx context.Context, a *Activities, spec runbook.Mirr
 		HeartbeatInterval: rep.HeartbeatInterval.D(),
 		Progress: func(p mirror.Progress) {
 			d := progressDetails(p, groups.Load())
+			if c := configs.Load(); c != nil {
+				d["configSync"] = *c
+			}
 			details.Store(&d)
 			report(gauges, p)
 		},
@@ -124,6 +142,40 @@ func syncGroups(ctx context.Context, gs mirror.GroupSync, every time.Duration, l
 			msg = fmt.Sprintf("%s: %d partitions of %d groups moved, %d not copied yet", time.Now().UTC().Format(time.RFC3339), res.Moved, res.Groups, res.Uncopied)
 			if len(res.Skipped) > 0 {
 				msg += "; skipped " + strings.Join(res.Skipped, ", ")
+			}
+		}
+		last.Store(&msg)
+	}
+}
+
+// syncConfigs runs a config sync round every interval until ctx ends; like the group sync,
+// a failed round is reported and retried next time.
+func syncConfigs(ctx context.Context, cs mirror.ConfigSync, every time.Duration, last *atomic.Pointer[string]) {
+	log := activity.GetLogger(ctx)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		res, err := cs.Once(ctx)
+		var msg string
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			msg = fmt.Sprintf("%s: failed: %v", time.Now().UTC().Format(time.RFC3339), err)
+			log.Warn("config sync failed", "error", err)
+		default:
+			msg = fmt.Sprintf("%s: %d topics compared, %d settings corrected", time.Now().UTC().Format(time.RFC3339), res.Topics, len(res.Corrected))
+			for _, c := range res.Corrected {
+				log.Info("topic setting corrected", "drift", c)
+			}
+			if len(res.Left) > 0 {
+				msg += "; left " + strings.Join(res.Left, ", ")
+				log.Warn("topic setting drift left", "drift", strings.Join(res.Left, "; "))
 			}
 		}
 		last.Store(&msg)

@@ -120,6 +120,8 @@ type Replication struct {
 	// ReplicationFactor is how target topics are replicated, by topics.sync and by the
 	// builtin mirror as topics appear.
 	ReplicationFactor string `yaml:"replicationFactor" json:"replicationFactor,omitempty" doc:"Replication factor of topics created on the target (by topics.sync, and by the builtin mirror for topics that appear later): origin (each topic's own), a number, or empty for the target brokers' default. Created topics get the origin topic's settings, and never a lower min.insync.replicas: a replication factor below it is refused."`
+	// SyncConfigs keeps allowlisted topic settings in step while the builtin mirror runs.
+	SyncConfigs *SyncConfigs `yaml:"syncConfigs" json:"syncConfigs,omitempty" doc:"Keep these topic settings of the target in step with the origin while the builtin mirror runs: drift is corrected and reported (a lower min.insync.replicas is reported, never set)."`
 	// HeartbeatInterval is how often every engine writes the flow's heartbeat to the target.
 	HeartbeatInterval Duration `yaml:"heartbeatInterval" json:"heartbeatInterval,omitempty" doc:"How often the mirror writes a heartbeat to the target's heartbeats topic (every engine; standby.watch reads them); 1s when empty, as MirrorMaker 2's default."`
 	SyncGroups        Duration `yaml:"syncGroups" json:"syncGroups,omitempty" doc:"While the mirror runs, commit the groups' translated positions on the target this often, so consumers started there begin where the origin's were (a standby); off when empty. Groups with members on the target are left alone; positions never move back."`
@@ -128,6 +130,12 @@ type Replication struct {
 	Strimzi *Strimzi     `yaml:"strimzi" json:"strimzi,omitempty" doc:"Where and how the strimzi engine runs its KafkaMirrorMaker2 resource."`
 	Connect *Connect     `yaml:"connect" json:"connect,omitempty" doc:"The Kafka Connect cluster the connect engine runs MirrorMaker 2 on."`
 	Pos     Pos          `yaml:"-" json:"-"`
+}
+
+// SyncConfigs are the topic settings a running mirror keeps in step.
+type SyncConfigs struct {
+	Keys  []string `yaml:"keys" json:"keys" ferry:"required" doc:"Topic settings to keep in step, e.g. retention.ms, cleanup.policy (those topics.sync copies)."`
+	Every Duration `yaml:"every" json:"every,omitempty" doc:"How often they are compared; 1m when empty."`
 }
 
 // MM2Settings are the MirrorMaker 2 connector settings Ferry generates for the MirrorMaker 2

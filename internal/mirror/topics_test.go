@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -78,5 +79,36 @@ func TestTopicsThatAppearLaterMatchTheOrigin(t *testing.T) {
 	err = EnsureTopics(ctx, tadm, specs, func(t string) string { return t + "-one" })
 	if err == nil || !strings.Contains(err.Error(), "min.insync.replicas is 2 on the origin and the target would keep 1 replicas") {
 		t.Fatalf("replication factor 1 under min.insync.replicas 2: %v", err)
+	}
+}
+
+// A config sync round corrects drift of the allowlisted settings, leaves a lower
+// min.insync.replicas reported but unset, and a second round finds nothing to do.
+func TestConfigSyncCorrectsDrift(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	origin, target := cluster(t), cluster(t)
+	oadm, tadm := kadm.NewClient(client(t, origin)), kadm.NewClient(client(t, target))
+	str := func(s string) *string { return &s }
+	if _, err := oadm.CreateTopic(ctx, 1, 1, map[string]*string{"retention.ms": str("1000"), "min.insync.replicas": str("1")}, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tadm.CreateTopic(ctx, 1, 1, map[string]*string{"retention.ms": str("5000"), "min.insync.replicas": str("2")}, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	cs := ConfigSync{Origin: origin, Target: target, Topics: func(t string) bool { return t == "orders" },
+		Keys: []string{"retention.ms", "min.insync.replicas", "cleanup.policy"}}
+	res, err := cs.Once(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(res.Corrected) != "[orders retention.ms: 5000 -> 1000]" || len(res.Left) != 1 || !strings.Contains(res.Left[0], "min.insync.replicas: 2 -> 1 (not lowered") {
+		t.Fatalf("first round: %+v", res)
+	}
+	if res, err = cs.Once(ctx); err != nil || len(res.Corrected) != 0 || res.Topics != 1 {
+		t.Fatalf("second round: %+v %v", res, err)
+	}
+	if err := CheckKeys([]string{"retention.ms", "leader.replication.throttled.replicas"}); err == nil {
+		t.Fatal("a setting Ferry does not copy was accepted")
 	}
 }
