@@ -94,7 +94,24 @@ func (a *Activities) kafkaCheck(ctx context.Context, in runbook.StepInput) (runb
 	if len(problems) > 0 {
 		return runbook.StepResult{}, checkFailed(problems)
 	}
-	return result(map[string]any{"brokers": brokers})
+	out := map[string]any{"brokers": brokers}
+	if in.Replication != nil {
+		// Whether the target can take what the replication copies (seed 004's prerequisites).
+		f, closeFn, err := a.openFlow(ctx, in)
+		if err != nil {
+			return runbook.StepResult{}, err
+		}
+		c, err := f.Capacity(ctx)
+		closeFn()
+		if err != nil {
+			return runbook.StepResult{}, err
+		}
+		if len(c.Problems) > 0 {
+			return runbook.StepResult{}, badInput("the target cannot take the origin's topics: %s", strings.Join(c.Problems, "; "))
+		}
+		out["capacity"] = c.String()
+	}
+	return result(out)
 }
 
 // checkFailed reports every problem at once: transient while one of them may heal (a broker

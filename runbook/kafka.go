@@ -159,7 +159,9 @@ func init() {
 	Register(StepType{
 		Name: StepKafkaCheck, Params: KafkaCheckParams{}, DefaultTimeout: 2 * time.Minute,
 		Summary: "Check every cluster answers and allows what later steps need, before anything changes.",
-		Outputs: []Output{{"brokers", "Brokers per cluster."}},
+		Doc: "With a replication it also checks the target can take the origin's replicated topics (seed 004's prerequisites): brokers enough for their replication factor, no replication factor under a topic's min.insync.replicas, " +
+			"and the data with its replicas within the target's free log-dir space where both clusters report sizes (Kafka 3.3 and later). A shortfall fails the check naming it.",
+		Outputs: []Output{{"brokers", "Brokers per cluster."}, {"capacity", "With a replication: topics, partitions, replication factor, data size and the target's free space."}},
 		Touches: replicationTouches("reads metadata, topics, configs, groups"),
 	})
 	Register(StepType{

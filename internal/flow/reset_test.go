@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferryhq/ferry/runbook"
 )
 
 // groups.reset as kafka-consumer-groups --reset-offsets: earliest, latest, a time and
@@ -108,5 +110,44 @@ func TestResetGroups(t *testing.T) {
 	}
 	if _, err := ResetGroups(ctx, adm, "cluster eu", []string{"billing"}, nil, ResetTo{To: ResetEarliest}, false); !errors.As(err, &ae) || !strings.Contains(err.Error(), "client billing-app") {
 		t.Fatalf("an active group: %v", err)
+	}
+}
+
+// kafka.check's capacity: a replication factor the target's brokers cannot hold, or one under
+// min.insync.replicas, is named before anything is created.
+func TestCapacity(t *testing.T) {
+	ctx := context.Background()
+	cluster := func(n int) (string, *kadm.Client) {
+		c, err := kfake.NewCluster(kfake.NumBrokers(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		return c.ListenAddrs()[0], kadm.NewClient(cl)
+	}
+	_, oadm := cluster(3)
+	_, tadm := cluster(1)
+	isr := "2"
+	if _, err := oadm.CreateTopic(ctx, 4, 3, map[string]*string{"min.insync.replicas": &isr}, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	for rf, want := range map[string]string{
+		"origin": "replication factor 3 needs 3 brokers; the target eu has 1",
+		"1":      "min.insync.replicas is 2 on the origin and the target would keep 1 replicas",
+	} {
+		f := &Flow{Rep: &runbook.Replication{Origin: "na", Target: "eu", ReplicationFactor: rf}, Origin: oadm, Target: tadm}
+		c, err := f.Capacity(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Topics != 1 || c.Partitions != 4 || !strings.Contains(strings.Join(c.Problems, "; "), want) {
+			t.Errorf("replicationFactor %s: %s, problems %v", rf, c, c.Problems)
+		}
+		t.Logf("%s: %s", rf, c)
 	}
 }
