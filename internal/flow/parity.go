@@ -2,10 +2,13 @@ package flow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/ferryhq/ferry/internal/mirror"
 	"github.com/ferryhq/ferry/runbook"
@@ -163,20 +166,37 @@ func (f *Flow) spans(ctx context.Context, parts []mirror.Partition, counts map[s
 	if err != nil {
 		return nil, err
 	}
+	// An offset a broker could not list (a leader moving, a topic just created) must not read
+	// as an empty range: parity would pass on nothing. It is an error, retried.
+	offset := func(l kadm.ListedOffsets, side string, p mirror.Partition) (int64, error) {
+		o, ok := l.Lookup(p.Topic, p.Partition)
+		if !ok {
+			return 0, fmt.Errorf("%s %s: no offset listed", side, p)
+		}
+		if o.Err != nil {
+			return 0, fmt.Errorf("%s %s: %w", side, p, o.Err)
+		}
+		return o.Offset, nil
+	}
 	out := make([]span, len(parts))
 	for i, part := range parts {
 		tp := f.targetPartition(part)
-		o, _ := lso.Lookup(part.Topic, part.Partition)
-		t, _ := tends.Lookup(tp.Topic, tp.Partition)
-		s := span{origin: part, target: tp, oTo: o.Offset, tTo: t.Offset}
-		if syncs := m.Syncs(part); !f.Exact {
-			os, _ := ostarts.Lookup(part.Topic, part.Partition)
-			ts, _ := tstarts.Lookup(tp.Topic, tp.Partition)
-			s.oFrom, s.tFrom = os.Offset, ts.Offset
-		} else if len(syncs) > 0 {
+		s := span{origin: part, target: tp}
+		var errs [4]error
+		s.oTo, errs[0] = offset(lso, "origin", part)
+		s.tTo, errs[1] = offset(tends, "target", tp)
+		os, e2 := offset(ostarts, "origin", part)
+		ts, e3 := offset(tstarts, "target", tp)
+		errs[2], errs[3] = e2, e3
+		if err := errors.Join(errs[:]...); err != nil {
+			return nil, err
+		}
+		if syncs := m.Syncs(part); f.Exact && len(syncs) > 0 {
 			s.oFrom, s.tFrom = syncs[0].Upstream, syncs[0].Downstream
 		} else {
-			s.oFrom, s.tFrom = o.Offset, t.Offset // nothing mirrored: both sides must be empty ranges
+			// MirrorMaker 2's data, or nothing mirrored here: both whole logs, so an origin
+			// partition with records and no copy fails.
+			s.oFrom, s.tFrom = os, ts
 		}
 		out[i] = s
 	}
