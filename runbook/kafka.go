@@ -133,11 +133,20 @@ func (r *Replication) GroupScope() string {
 
 // NameScope says how target topics are named.
 func (r *Replication) NameScope() string {
-	if r.Naming == "prefixed" {
+	switch r.Naming {
+	case NamingPrefixed:
 		return "as " + r.OriginAlias() + ".<topic>"
+	case NamingUnprefixed:
+		return "from " + r.Target + ".<topic> as <topic>"
 	}
 	return "under the same names"
 }
+
+// Topic naming of a replication.
+const (
+	NamingPrefixed   = "prefixed"
+	NamingUnprefixed = "unprefixed"
+)
 
 func scope(p *Patterns, noun, field, except string) string {
 	var s string
@@ -226,7 +235,14 @@ func (r *Replication) OriginAlias() string {
 // Replicates reports whether the flow copies an origin topic: its patterns select it, and it
 // is not a copy the reverse flow made (<target>.<topic>, as MirrorMaker 2 names remote
 // topics): in a two-way setup, nothing goes back to where it came from.
+//
+// Under unprefixed naming it copies exactly those: the target's own topics, held on the origin
+// under its name while the origin was active, go back.
 func (r *Replication) Replicates(topic string) bool {
+	if r.Naming == NamingUnprefixed {
+		own, ok := strings.CutPrefix(topic, r.Target+".")
+		return ok && r.Topics.Select(topic) && r.Topics.Select(own)
+	}
 	return r.Topics.Select(topic) && !strings.HasPrefix(topic, r.Target+".")
 }
 
@@ -274,8 +290,11 @@ func anchored(re string) *regexp.Regexp {
 
 // TargetTopic names an origin topic on the target.
 func (r *Replication) TargetTopic(topic string) string {
-	if r.Naming == "prefixed" {
+	switch r.Naming {
+	case NamingPrefixed:
 		return r.OriginAlias() + "." + topic
+	case NamingUnprefixed:
+		return strings.TrimPrefix(topic, r.Target+".")
 	}
 	return topic
 }
@@ -283,8 +302,11 @@ func (r *Replication) TargetTopic(topic string) string {
 // OriginTopic names a target topic on the origin: TargetTopic undone. ok is false for a
 // target topic no origin topic maps to (one without the prefix, under prefixed naming).
 func (r *Replication) OriginTopic(topic string) (string, bool) {
-	if r.Naming == "prefixed" {
+	switch r.Naming {
+	case NamingPrefixed:
 		return strings.CutPrefix(topic, r.OriginAlias()+".")
+	case NamingUnprefixed:
+		return r.Target + "." + topic, true
 	}
 	return topic, true
 }

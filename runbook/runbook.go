@@ -112,7 +112,7 @@ type Replication struct {
 	Target string   `yaml:"target" json:"target" ferry:"required" ref:"cluster" doc:"Cluster data goes to."`
 	Topics Patterns `yaml:"topics" json:"topics" doc:"Topics to replicate."`
 	Groups Patterns `yaml:"groups" json:"groups" doc:"Consumer groups whose offsets move."`
-	Naming string   `yaml:"naming" json:"naming,omitempty" enum:"identity,prefixed" doc:"Target topic names: identity (same) or prefixed (<alias>.<topic>)."`
+	Naming string   `yaml:"naming" json:"naming,omitempty" enum:"identity,prefixed,unprefixed" doc:"Target topic names: identity (same), prefixed (<alias>.<topic>), or unprefixed: only the origin's <target>.<topic> topics, under their own names <topic> (the way back from a prefixed standby; builtin engine)."`
 	Alias  string   `yaml:"alias" json:"alias,omitempty" doc:"Origin alias for prefixed names and internal topics; the origin cluster's name when empty."`
 	// SyncGroups makes the target a standby: its groups follow the origin's while the mirror runs.
 	// TargetData says what mirror.start does with target topics holding records it did not write.

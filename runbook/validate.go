@@ -70,6 +70,9 @@ func (v *validator) validate() {
 		}
 		v.patterns(&r.Topics, "replication.topics")
 		v.patterns(&r.Groups, "replication.groups")
+		if r.Naming == NamingUnprefixed && r.Engine.Or() != EngineBuiltin {
+			v.errorf("replication.naming", "unprefixed naming needs the builtin engine (MirrorMaker 2 has no policy for it)")
+		}
 		if rf := r.ReplicationFactor; rf != "" && rf != "origin" {
 			if n, err := strconv.Atoi(rf); err != nil || n < 1 {
 				v.errorf("replication.replicationFactor", "%q: want origin or a number from 1", rf)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ferryhq/ferry/internal/mirror"
 	"github.com/ferryhq/ferry/internal/mm2topic"
+	"github.com/ferryhq/ferry/runbook"
 )
 
 // Stranded is a run of records the old primary holds that never reached the cluster failed
@@ -74,19 +75,19 @@ func (b *Failback) StrandedRecords() int64 {
 // It needs identity naming and the flow failed over from written by Ferry's builtin mirror
 // (one record for one; MirrorMaker 2 may copy a record twice).
 func (f *Flow) PrepareFailback(ctx context.Context, alias string) (*Failback, error) {
-	if f.Rep.Naming == "prefixed" {
-		return nil, refuse("failback under prefixed naming is not supported: the origin's %s.<topic> would have to go back to <topic>", alias)
+	if f.Rep.Naming == runbook.NamingPrefixed {
+		return nil, refuse("a failback copies topics back under their own names: naming identity, or unprefixed after a prefixed failover (the origin's %s.<topic> back to <topic>)", alias)
 	}
 	parts, counts, err := f.Partitions(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
-	topics, _ := f.topicNames(counts)
+	topics, targets := f.topicNames(counts)
 	ostarts, oends, err := listOffsets(ctx, f.Origin, "origin", topics)
 	if err != nil {
 		return nil, err
 	}
-	tstarts, tends, err := listOffsets(ctx, f.Target, "target", topics)
+	tstarts, tends, err := listOffsets(ctx, f.Target, "target", targets)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +99,7 @@ func (f *Flow) PrepareFailback(ctx context.Context, alias string) (*Failback, er
 	if err != nil {
 		return nil, err
 	}
-	if !slices.ContainsFunc(parts, func(p mirror.Partition) bool { return len(fwd.Syncs(p)) > 0 }) {
+	if !slices.ContainsFunc(parts, func(p mirror.Partition) bool { return len(fwd.Syncs(f.targetPartition(p))) > 0 }) {
 		return nil, refuse("the origin holds no offset syncs of a flow from the target (%s): nothing says what the origin copied; is %q the alias of the flow it was failed over from?", mm2topic.OffsetSyncs(alias), alias)
 	}
 	out := &Failback{Topic: f.Rep.SyncTopic()}
@@ -108,13 +109,14 @@ func (f *Flow) PrepareFailback(ctx context.Context, alias string) (*Failback, er
 		f.progress(map[string]any{"status": fmt.Sprintf("partition %d of %d: %s", i+1, len(parts), p), "done": i, "total": len(parts)})
 		os, _ := ostarts.Lookup(p.Topic, p.Partition)
 		oe, _ := oends.Lookup(p.Topic, p.Partition)
-		ts, ok := tstarts.Lookup(p.Topic, p.Partition)
-		te, _ := tends.Lookup(p.Topic, p.Partition)
+		tp := f.targetPartition(p)
+		ts, ok := tstarts.Lookup(tp.Topic, tp.Partition)
+		te, _ := tends.Lookup(tp.Topic, tp.Partition)
 		if !ok || ts.Err != nil || te.Err != nil {
 			out.ToCopy += oe.Offset - os.Offset // born on the origin: the mirror creates it
 			continue
 		}
-		b, err := f.failbackPartition(ctx, p, fwd.Syncs(p), prev.Syncs(p), os.Offset, oe.Offset, ts.Offset, te.Offset)
+		b, err := f.failbackPartition(ctx, p, fwd.Syncs(f.targetPartition(p)), prev.Syncs(p), os.Offset, oe.Offset, ts.Offset, te.Offset)
 		if err != nil {
 			return nil, err
 		}
@@ -159,11 +161,11 @@ type partitionFailback struct {
 	resume   int64 // the origin offset the flow copies from
 }
 
-// failbackPartition works out one partition: fwd are the syncs of the flow failed over from
-// (keyed by the old primary's partition, the same name here), prev this flow's syncs already
-// on the target; [os, oe) and [ts, te) the origin's and the target's logs.
+// failbackPartition works out one origin partition: fwd are the syncs of the flow failed over
+// from (keyed by the old primary's partition), prev this flow's syncs already on the target;
+// [os, oe) and [ts, te) the origin's and the target's logs.
 func (f *Flow) failbackPartition(ctx context.Context, p mirror.Partition, fwd, prev []mirror.OffsetSync, os, oe, ts, te int64) (partitionFailback, error) {
-	b := partitionFailback{stranded: Stranded{Partition: p}}
+	b := partitionFailback{stranded: Stranded{Partition: f.targetPartition(p)}}
 	if len(fwd) == 0 {
 		// Nothing of it reached the origin: every target record is stranded, every origin
 		// record new.
@@ -234,7 +236,7 @@ func (f *Flow) failbackPartition(ctx context.Context, p mirror.Partition, fwd, p
 // which only the sync placing new records after stranded ones does (gaps on the origin make
 // the origin's jump instead).
 func (f *Flow) preparedBefore(p mirror.Partition, turned, prev []mirror.OffsetSync, te int64) partitionFailback {
-	b := partitionFailback{syncs: prev, stranded: Stranded{Partition: p}}
+	b := partitionFailback{syncs: prev, stranded: Stranded{Partition: f.targetPartition(p)}}
 	b.resume, _ = mirror.NewMapping(prev).Resume(p, te)
 	for i := len(turned); i < len(prev); i++ {
 		a, s := prev[i-1], prev[i]

@@ -228,3 +228,41 @@ func waitGroupEmpty(t *testing.T, ctx context.Context, addr, group string) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestFailoverPrefixedAndFailback is the round trip on a prefixed standby: the apps fail over
+// to north_america.orders on Europe, work there, and failback-prefixed.yaml brings them home
+// to orders on North America, mirroring back only Europe's new records (naming unprefixed).
+func TestFailoverPrefixedAndFailback(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	primary, standby := sandboxCluster(t, "primary"), sandboxCluster(t, "standby")
+	if _, err := sandbox.SeedOrders(ctx, primary.Addr, 3, 300); err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, "", newSteps())
+	ledger, producer, consumer := sandboxApps(t, ctx, e.sandboxes, primary.Addr, standby.Addr)
+	runThrough(t, ctx, e, "failover", sampleRunbook(t, "failover-prefixed.yaml", "syncGroups: 5s", "syncGroups: 200ms"), "failover_gate")
+	if a := producer.Status(); a.Bootstrap != standby.Addr || a.Topic != "north_america.orders" {
+		t.Fatalf("producer after the failover: %+v", a)
+	}
+	time.Sleep(time.Second) // Europe is active, on north_america.orders
+	back := runThrough(t, ctx, e, "failback", sampleRunbook(t, "failback-prefixed.yaml"), "failback_gate")
+	out := step(back, "since_failover").Outputs
+	t.Logf("failback: %v records to copy back, %v stranded", out["toCopy"], out["stranded"])
+	if out["stranded"] != float64(0) || out["toCopy"].(float64) == 0 {
+		t.Fatalf("a planned failback: %v", out)
+	}
+	for _, a := range []sandbox.AppStatus{producer.Status(), consumer.Status()} {
+		if a.Bootstrap != primary.Addr || a.Topic != "orders" || a.Replicas != 1 {
+			t.Fatalf("%s after the failback: %+v", a.Name, a)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	n := stopApps(t, ctx, primary.Addr, ledger, producer, consumer)
+	if n.Lost != 0 || n.Duplicates != 0 {
+		t.Fatalf("lost %d, processed twice %d", n.Lost, n.Duplicates)
+	}
+	if twice := seqsTwice(t, ctx, primary.Addr); twice != 0 {
+		t.Fatalf("North America holds %d orders twice", twice)
+	}
+}
