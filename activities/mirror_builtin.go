@@ -58,7 +58,7 @@ func (builtinMirror) watch(ctx context.Context, a *Activities, spec runbook.Mirr
 		defer func() { cancel(); <-done }()
 		go func() {
 			defer close(done)
-			syncGroups(gctx, gs, every, &groups)
+			everyRound(gctx, "group sync", every, &groups, groupRound(gs))
 		}()
 	}
 	var configs atomic.Pointer[string] // the last config sync, shown with the mirror's progress
@@ -72,7 +72,7 @@ func (builtinMirror) watch(ctx context.Context, a *Activities, spec runbook.Mirr
 		defer func() { cancel(); <-done }()
 		go func() {
 			defer close(done)
-			syncConfigs(cctx, cs, cmp.Or(sc.Every.D(), time.Minute), &configs)
+			everyRound(cctx, "config sync", cmp.Or(sc.Every.D(), time.Minute), &configs, configRound(cctx, cs))
 		}()
 	}
 	gauges := a.Metrics.Mirror(spec.RunID)
@@ -118,9 +118,10 @@ func progressDetails(p mirror.Progress, groupSync *string) map[string]any {
 	return hb
 }
 
-// syncGroups runs a group sync round every interval until ctx ends. A failed round is
-// reported and retried next time: the copy goes on regardless.
-func syncGroups(ctx context.Context, gs mirror.GroupSync, every time.Duration, last *atomic.Pointer[string]) {
+// everyRound runs a sync beside the copy (of groups, of topic settings) every interval until
+// ctx ends, keeping in last what its latest round said. A failed round is reported and
+// retried next time: the copy goes on regardless.
+func everyRound(ctx context.Context, what string, every time.Duration, last *atomic.Pointer[string], round func(ctx context.Context) (string, error)) {
 	log := activity.GetLogger(ctx)
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -130,55 +131,45 @@ func syncGroups(ctx context.Context, gs mirror.GroupSync, every time.Duration, l
 			return
 		case <-t.C:
 		}
-		res, err := gs.Once(ctx)
-		var msg string
-		switch {
-		case ctx.Err() != nil:
+		said, err := round(ctx)
+		if ctx.Err() != nil {
 			return
-		case err != nil:
-			msg = fmt.Sprintf("%s: failed: %v", time.Now().UTC().Format(time.RFC3339), err)
-			log.Warn("group sync failed", "error", err)
-		default:
-			msg = fmt.Sprintf("%s: %d partitions of %d groups moved, %d not copied yet", time.Now().UTC().Format(time.RFC3339), res.Moved, res.Groups, res.Uncopied)
-			if len(res.Skipped) > 0 {
-				msg += "; skipped " + strings.Join(res.Skipped, ", ")
-			}
 		}
+		if err != nil {
+			said = "failed: " + err.Error()
+			log.Warn(what+" failed", "error", err)
+		}
+		msg := time.Now().UTC().Format(time.RFC3339) + ": " + said
 		last.Store(&msg)
 	}
 }
 
-// syncConfigs runs a config sync round every interval until ctx ends; like the group sync,
-// a failed round is reported and retried next time.
-func syncConfigs(ctx context.Context, cs mirror.ConfigSync, every time.Duration, last *atomic.Pointer[string]) {
+// groupRound is one group sync round, in words.
+func groupRound(gs mirror.GroupSync) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		res, err := gs.Once(ctx)
+		msg := fmt.Sprintf("%d partitions of %d groups moved, %d not copied yet", res.Moved, res.Groups, res.Uncopied)
+		if len(res.Skipped) > 0 {
+			msg += "; skipped " + strings.Join(res.Skipped, ", ")
+		}
+		return msg, err
+	}
+}
+
+// configRound is one config sync round, in words; each correction is logged.
+func configRound(ctx context.Context, cs mirror.ConfigSync) func(context.Context) (string, error) {
 	log := activity.GetLogger(ctx)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	return func(ctx context.Context) (string, error) {
 		res, err := cs.Once(ctx)
-		var msg string
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			msg = fmt.Sprintf("%s: failed: %v", time.Now().UTC().Format(time.RFC3339), err)
-			log.Warn("config sync failed", "error", err)
-		default:
-			msg = fmt.Sprintf("%s: %d topics compared, %d settings corrected", time.Now().UTC().Format(time.RFC3339), res.Topics, len(res.Corrected))
-			for _, c := range res.Corrected {
-				log.Info("topic setting corrected", "drift", c)
-			}
-			if len(res.Left) > 0 {
-				msg += "; left " + strings.Join(res.Left, ", ")
-				log.Warn("topic setting drift left", "drift", strings.Join(res.Left, "; "))
-			}
+		msg := fmt.Sprintf("%d topics compared, %d settings corrected", res.Topics, len(res.Corrected))
+		for _, c := range res.Corrected {
+			log.Info("topic setting corrected", "drift", c)
 		}
-		last.Store(&msg)
+		if len(res.Left) > 0 {
+			msg += "; left " + strings.Join(res.Left, ", ")
+			log.Warn("topic setting drift left", "drift", strings.Join(res.Left, "; "))
+		}
+		return msg, err
 	}
 }
 

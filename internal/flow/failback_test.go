@@ -22,29 +22,8 @@ import (
 func TestFailbackAfterLossStrandsRecords(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cluster := func(id string) (string, *kadm.Client) {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.ClusterID(id))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(c.Close)
-		cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(cl.Close)
-		return c.ListenAddrs()[0], kadm.NewClient(cl)
-	}
-	admin := func(t *testing.T, addr string) *kadm.Client {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(cl.Close)
-		return kadm.NewClient(cl)
-	}
-	na, naAdm := cluster("na")
-	eu, euAdm := cluster("eu")
+	na, naAdm := kfakeCluster(t, kfake.ClusterID("na"))
+	eu, euAdm := kfakeCluster(t, kfake.ClusterID("eu"))
 	if _, err := naAdm.CreateTopic(ctx, 2, 1, nil, "orders"); err != nil {
 		t.Fatal(err)
 	}

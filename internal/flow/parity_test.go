@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ferryhq/ferry/internal/mirror"
@@ -19,21 +18,8 @@ import (
 func TestParityFailsOnAPartitionNeverCopied(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cluster := func() (string, *kadm.Client) {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(c.Close)
-		cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(cl.Close)
-		return c.ListenAddrs()[0], kadm.NewClient(cl)
-	}
-	origin, oadm := cluster()
-	target, tadm := cluster()
+	origin, oadm := kfakeCluster(t)
+	target, tadm := kfakeCluster(t)
 	for _, adm := range []*kadm.Client{oadm, tadm} {
 		if _, err := adm.CreateTopic(ctx, 1, 1, nil, "orders"); err != nil {
 			t.Fatal(err)

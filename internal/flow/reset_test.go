@@ -117,21 +117,8 @@ func TestResetGroups(t *testing.T) {
 // min.insync.replicas, is named before anything is created.
 func TestCapacity(t *testing.T) {
 	ctx := context.Background()
-	cluster := func(n int) (string, *kadm.Client) {
-		c, err := kfake.NewCluster(kfake.NumBrokers(n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(c.Close)
-		cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(cl.Close)
-		return c.ListenAddrs()[0], kadm.NewClient(cl)
-	}
-	_, oadm := cluster(3)
-	_, tadm := cluster(1)
+	_, oadm := kfakeCluster(t, kfake.NumBrokers(3))
+	_, tadm := kfakeCluster(t)
 	isr := "2"
 	if _, err := oadm.CreateTopic(ctx, 4, 3, map[string]*string{"min.insync.replicas": &isr}, "orders"); err != nil {
 		t.Fatal(err)

@@ -28,11 +28,7 @@ func failoverAndFailback(t *testing.T, primaryAddr, standbyAddr string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	primary, standby := struct{ Addr string }{primaryAddr}, struct{ Addr string }{standbyAddr}
-	if _, err := sandbox.SeedOrders(ctx, primary.Addr, 3, 300); err != nil {
-		t.Fatal(err)
-	}
-	e := start(t, "", newSteps())
-	ledger, producer, consumer := sandboxApps(t, ctx, e.sandboxes, primary.Addr, standby.Addr)
+	e, ledger, producer, consumer := drEstate(t, ctx, primary.Addr, standby.Addr)
 	failover := sampleRunbook(t, "failover.yaml", "syncGroups: 5s", "syncGroups: 200ms")
 	runThrough(t, ctx, e, "failover", failover, "failover_gate")
 	if a := producer.Status(); a.Bootstrap != standby.Addr {
@@ -86,11 +82,7 @@ func TestFailbackAfterPrimaryLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	standby := sandboxCluster(t, "standby")
-	if _, err := sandbox.SeedOrders(ctx, primary.Addr, 3, 300); err != nil {
-		t.Fatal(err)
-	}
-	e := start(t, "", newSteps())
-	ledger, producer, consumer := sandboxApps(t, ctx, e.sandboxes, primary.Addr, standby.Addr)
+	e, ledger, producer, consumer := drEstate(t, ctx, primary.Addr, standby.Addr)
 	r := e.run("failover", workflows.Input{Plan: sampleRunbook(t, "failover.yaml", "syncGroups: 5s", "syncGroups: 200ms",
 		"timeout: 2m", "timeout: 5s", "timeout: 1m", "timeout: 5s", "timeout: 1m", "timeout: 5s")})
 	e.waitFor("failover", "the standby", func(s *workflows.Status) bool { return step(s, "failover_gate").Status == workflows.StepWaiting })
@@ -236,11 +228,7 @@ func TestFailoverPrefixedAndFailback(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	primary, standby := sandboxCluster(t, "primary"), sandboxCluster(t, "standby")
-	if _, err := sandbox.SeedOrders(ctx, primary.Addr, 3, 300); err != nil {
-		t.Fatal(err)
-	}
-	e := start(t, "", newSteps())
-	ledger, producer, consumer := sandboxApps(t, ctx, e.sandboxes, primary.Addr, standby.Addr)
+	e, ledger, producer, consumer := drEstate(t, ctx, primary.Addr, standby.Addr)
 	runThrough(t, ctx, e, "failover", sampleRunbook(t, "failover-prefixed.yaml", "syncGroups: 5s", "syncGroups: 200ms"), "failover_gate")
 	if a := producer.Status(); a.Bootstrap != standby.Addr || a.Topic != "north_america.orders" {
 		t.Fatalf("producer after the failover: %+v", a)

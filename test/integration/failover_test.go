@@ -18,11 +18,7 @@ func TestFailover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	primary, standby := sandboxCluster(t, "primary"), sandboxCluster(t, "standby")
-	if _, err := sandbox.SeedOrders(ctx, primary.Addr, 3, 300); err != nil {
-		t.Fatal(err)
-	}
-	e := start(t, "", newSteps())
-	ledger, producer, consumer := sandboxApps(t, ctx, e.sandboxes, primary.Addr, standby.Addr)
+	e, ledger, producer, consumer := drEstate(t, ctx, primary.Addr, standby.Addr)
 	r := e.run("failover", workflows.Input{Plan: sampleRunbook(t, "failover.yaml", "syncGroups: 5s", "syncGroups: 200ms")})
 	e.waitFor("failover", "the standby", func(s *workflows.Status) bool { return step(s, "failover_gate").Status == workflows.StepWaiting })
 
@@ -70,11 +66,7 @@ func TestFailoverAfterPrimaryLoss(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	primary, standby := sandboxCluster(t, "primary"), sandboxCluster(t, "standby")
-	if _, err := sandbox.SeedOrders(ctx, primary.Addr, 3, 300); err != nil {
-		t.Fatal(err)
-	}
-	e := start(t, "", newSteps())
-	ledger, producer, consumer := sandboxApps(t, ctx, e.sandboxes, primary.Addr, standby.Addr)
+	e, ledger, producer, consumer := drEstate(t, ctx, primary.Addr, standby.Addr)
 	r := e.run("failover", workflows.Input{Plan: sampleRunbook(t, "failover.yaml", "syncGroups: 5s", "syncGroups: 200ms",
 		"timeout: 2m", "timeout: 5s", "timeout: 1m", "timeout: 5s", "timeout: 1m", "timeout: 5s")})
 	e.waitFor("failover", "the standby", func(s *workflows.Status) bool { return step(s, "failover_gate").Status == workflows.StepWaiting })
@@ -125,11 +117,7 @@ func failoverPrefixed(t *testing.T, primaryAddr, standbyAddr string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	primary, standby := struct{ Addr string }{primaryAddr}, struct{ Addr string }{standbyAddr}
-	if _, err := sandbox.SeedOrders(ctx, primary.Addr, 3, 300); err != nil {
-		t.Fatal(err)
-	}
-	e := start(t, "", newSteps())
-	ledger, producer, consumer := sandboxApps(t, ctx, e.sandboxes, primary.Addr, standby.Addr)
+	e, ledger, producer, consumer := drEstate(t, ctx, primary.Addr, standby.Addr)
 	r := e.run("failover", workflows.Input{Plan: sampleRunbook(t, "failover-prefixed.yaml", "syncGroups: 5s", "syncGroups: 200ms")})
 	e.waitFor("failover", "the standby", func(s *workflows.Status) bool { return step(s, "failover_gate").Status == workflows.StepWaiting })
 
@@ -169,4 +157,16 @@ func failoverPrefixed(t *testing.T, primaryAddr, standbyAddr string) {
 	if got, _ := sadm.FetchOffsets(ctx, "billing"); len(got["orders"]) != 0 {
 		t.Fatalf("billing consumed a topic orders on Europe: %v", got["orders"])
 	}
+}
+
+// drEstate is where the DR tests begin: orders seeded on primary, a worker, and the sample
+// apps working on primary (the sample runbooks' origin; standby is their target).
+func drEstate(t *testing.T, ctx context.Context, primary, standby string) (*env, *sandbox.Ledger, *sandbox.Producer, *sandbox.Consumer) {
+	t.Helper()
+	if _, err := sandbox.SeedOrders(ctx, primary, 3, 300); err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, "", newSteps())
+	ledger, producer, consumer := sandboxApps(t, ctx, e.sandboxes, primary, standby)
+	return e, ledger, producer, consumer
 }
