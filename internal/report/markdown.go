@@ -94,6 +94,20 @@ func (r *Report) Markdown(w io.Writer) error {
 			}
 		}
 	}
+	if f := r.Failback; f != nil {
+		fmt.Fprintf(&b, "\n## Failback\n\n%d records written since the failover to copy back (step `%s`); %d stranded on the old primary", f.ToCopy, f.Step, f.Stranded)
+		switch {
+		case f.Stranded == 0:
+		case f.Kept > 0:
+			fmt.Fprintf(&b, ", %d kept aside in %s", f.Kept, joinCode(f.KeptIn))
+		default:
+			b.WriteString(", dropped (left unread)")
+		}
+		b.WriteString(".\n")
+		for _, p := range f.Partitions {
+			fmt.Fprintf(&b, "- %s\n", p)
+		}
+	}
 	if len(r.Drills) > 0 {
 		b.WriteString("\n## Drills\n\n| Step | RPO | RTO (read) | Lag | Behind | Missing | Verdict |\n|---|---:|---:|---:|---:|---:|---|\n")
 		for _, d := range r.Drills {
@@ -102,6 +116,10 @@ func (r *Report) Markdown(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func joinCode(l []string) string {
+	return "`" + strings.Join(l, "`, `") + "`"
 }
 
 func verdict(passed bool) string {

@@ -36,6 +36,8 @@ type Report struct {
 	Groups []GroupMove `json:"groups,omitempty"`
 	Parity *Parity     `json:"parity,omitempty"`
 	Drills []Drill     `json:"drills,omitempty"`
+	// Failback is what a mirror.failback step found on the old primary.
+	Failback *Failback `json:"failback,omitempty"`
 	// Schedule and History are set for a schedule's report: its runs' drills, oldest first.
 	Schedule string     `json:"schedule,omitempty"`
 	History  []DrillRun `json:"history,omitempty"`
@@ -98,6 +100,17 @@ type ParityRow struct {
 	Records    int64  `json:"records"`
 	Digest     string `json:"digest"`
 	Timestamps bool   `json:"timestamps"`
+}
+
+// Failback is what mirror.failback found: the records to copy back, and those stranded on
+// the old primary, per partition, and where they were kept.
+type Failback struct {
+	Step       string   `json:"step"`
+	ToCopy     int64    `json:"toCopy"`
+	Stranded   int64    `json:"stranded"`
+	Partitions []string `json:"partitions,omitempty"`
+	Kept       int64    `json:"kept"`
+	KeptIn     []string `json:"keptIn,omitempty"`
 }
 
 // Drill is what a drill.measure step found.
@@ -164,6 +177,11 @@ func FromStatus(st *workflows.Status, description, link string, now time.Time) *
 		case runbook.StepVerifyParity:
 			if ss.Status == workflows.StepSucceeded || ss.Status == workflows.StepFailed {
 				r.Parity = parity(ss)
+			}
+		case runbook.StepMirrorFailback:
+			if ss.Status == workflows.StepSucceeded {
+				r.Failback = &Failback{Step: ss.ID, ToCopy: number(ss.Outputs["toCopy"]), Stranded: number(ss.Outputs["stranded"]),
+					Partitions: texts(ss.Outputs["strandedPartitions"]), Kept: number(ss.Outputs["kept"]), KeptIn: texts(ss.Outputs["keptIn"])}
 			}
 		case runbook.StepDrillMeasure:
 			if ss.Status == workflows.StepSucceeded || ss.Status == workflows.StepFailed {
@@ -272,6 +290,18 @@ func drill(ss *workflows.StepState) Drill {
 }
 
 // number reads a JSON number (float64 after decoding; int64 before).
+// texts reads a list of strings from outputs.
+func texts(v any) []string {
+	l, _ := v.([]any)
+	out := make([]string, 0, len(l))
+	for _, x := range l {
+		if s, ok := x.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 func number(v any) int64 {
 	switch n := v.(type) {
 	case float64:

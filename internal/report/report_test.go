@@ -135,3 +135,32 @@ func TestScheduleHistory(t *testing.T) {
 		t.Errorf("want a point per run that measured: %d", strings.Count(b.String(), "<circle"))
 	}
 }
+
+// A failback's report says what was copied back and every stranded record's partition and
+// where it was kept, in HTML and Markdown.
+func TestFailbackSection(t *testing.T) {
+	t0 := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	st := &workflows.Status{RunID: "fb", Runbook: "failback", Phase: workflows.PhaseSucceeded, StartedAt: t0, EndedAt: t0.Add(time.Minute),
+		Steps: []*workflows.StepState{{ID: "since_failover", Uses: "mirror.failback", Status: workflows.StepSucceeded, StartedAt: &t0, EndedAt: &t0,
+			Outputs: map[string]any{"toCopy": float64(320), "stranded": float64(291), "kept": float64(291), "keptIn": []any{"orders.stranded"},
+				"strandedPartitions": []any{"orders/0: 110 records at offsets 244-353", "orders/1: 181 records at offsets 260-440, billing had read 3"}}}}}
+	r := FromStatus(st, "", "", t0)
+	if f := r.Failback; f == nil || f.ToCopy != 320 || f.Stranded != 291 || f.Kept != 291 || len(f.Partitions) != 2 || f.KeptIn[0] != "orders.stranded" {
+		t.Fatalf("failback: %+v", r.Failback)
+	}
+	var h, m bytes.Buffer
+	if err := r.HTML(&h); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Markdown(&m); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`<span id="failback-stranded">291</span> records were stranded`, "<code>orders.stranded</code> for replay", "billing had read 3"} {
+		if !strings.Contains(h.String(), want) {
+			t.Errorf("HTML lacks %q", want)
+		}
+	}
+	if !strings.Contains(m.String(), "291 stranded on the old primary, 291 kept aside in `orders.stranded`.\n- orders/0: 110 records") {
+		t.Errorf("Markdown:\n%s", m.String())
+	}
+}
