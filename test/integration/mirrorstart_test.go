@@ -61,6 +61,8 @@ steps:
 		t.Fatalf("a mirror onto a target holding the origin's history: %v", err)
 	}
 	appended := strings.Replace(src, "topics: {include: [orders]}", "topics: {include: [orders]}, targetData: append", 1)
+	// It stops once it has copied: its offset syncs are then on the target.
+	appended = strings.Replace(appended, "  - {id: stop,", "  - {id: copied, uses: mirror.wait, with: {interval: 100ms}}\n  - {id: stop,", 1)
 	if err := e.run("append", workflows.Input{Plan: plan(t, appended)}).Get(ctx, nil); err != nil {
 		t.Fatalf("with targetData: append: %v", err)
 	}
