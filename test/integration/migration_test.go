@@ -73,6 +73,7 @@ func seedOrigin(t *testing.T, addr string) {
 		if err := txn.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
 			t.Fatal(err)
 		}
+		awaitMarker(t, adm)
 	}
 	// billing read partition 0 up to inside the aborted transaction, partition 1 half-way,
 	// partition 2 to the end.
@@ -82,6 +83,31 @@ func seedOrigin(t *testing.T, addr string) {
 	offs.Add(kadm.Offset{Topic: "orders", Partition: 2, At: 40, LeaderEpoch: -1})
 	if resp, err := adm.CommitOffsets(ctx, "billing", offs); err != nil || resp.Error() != nil {
 		t.Fatalf("commit: %v %v", err, resp.Error())
+	}
+}
+
+// awaitMarker waits until orders/0's transaction marker is in the log. Kafka 4 (transactions
+// v2) answers EndTxn before the coordinator writes the marker, so without waiting the next
+// transaction's records could land before the abort marker and shift the layout tests expect.
+func awaitMarker(t *testing.T, adm *kadm.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		ends, err := adm.ListEndOffsets(ctx, "orders")
+		stable, err2 := adm.ListCommittedOffsets(ctx, "orders")
+		if err == nil && err2 == nil {
+			e, _ := ends.Lookup("orders", 0)
+			s, _ := stable.Lookup("orders", 0)
+			if e.Err == nil && s.Err == nil && s.Offset == e.Offset {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("orders/0: transaction marker not written: %v %v", err, err2)
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 
