@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -40,6 +41,9 @@ func (a *Activities) aclsSync(ctx context.Context, in runbook.StepInput) (runboo
 	var created []string
 	for _, r := range described {
 		for _, d := range r.Described {
+			if slices.Contains(p.Exclude, d.Principal) {
+				continue
+			}
 			b, line, ok := targetACL(f.Rep, p.Principals, d)
 			if !ok {
 				continue

@@ -38,6 +38,7 @@ func TestACLsSync(t *testing.T) {
 		kadm.NewACLs().Allow("User:alice").AllowHosts("*").Topics("orders").Operations(kadm.OpRead).ResourcePatternType(kadm.ACLPatternLiteral),
 		kadm.NewACLs().Allow("User:alice").AllowHosts("*").Groups("billing").Operations(kadm.OpRead).ResourcePatternType(kadm.ACLPatternLiteral),
 		kadm.NewACLs().Allow("User:bob").AllowHosts("*").Topics("payroll").Operations(kadm.OpRead).ResourcePatternType(kadm.ACLPatternLiteral),
+		kadm.NewACLs().Allow("User:mm2").AllowHosts("*").Topics("orders").Operations(kadm.OpRead).ResourcePatternType(kadm.ACLPatternLiteral),
 	} {
 		if _, err := oadm.CreateACLs(ctx, b); err != nil {
 			t.Fatal(err)
@@ -51,7 +52,7 @@ func TestACLsSync(t *testing.T) {
 		Clusters: map[string]*runbook.Cluster{
 			"na": {Bootstrap: []string{origin}, SASL: sasl}, "eu": {Bootstrap: []string{target}, SASL: sasl},
 		},
-		With: map[string]any{"principals": map[string]any{"User:alice": "User:alice-eu"}},
+		With: map[string]any{"principals": map[string]any{"User:alice": "User:alice-eu"}, "exclude": []any{"User:mm2"}},
 	}
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
@@ -75,6 +76,6 @@ func TestACLsSync(t *testing.T) {
 	want := "User:alice-eu GROUP billing READ|User:alice-eu TOPIC na.orders READ"
 	sort.Strings(lines)
 	if strings.Join(lines, "|") != want {
-		t.Fatalf("target ACLs %v, want %s (payroll is not replicated, so bob's ACL stays behind)", lines, want)
+		t.Fatalf("target ACLs %v, want %s (payroll is not replicated, so bob's ACL stays behind; mm2 is excluded)", lines, want)
 	}
 }

@@ -111,7 +111,7 @@ func (k kubeApps) repoint(ctx context.Context, in runbook.StepInput, app *runboo
 	}
 	undo := &runbook.Undo{Workloads: map[string]json.RawMessage{}}
 	previous := ""
-	to := kube.ConnectionTarget{Cluster: p.Cluster, Bootstrap: bootstrap, Secret: p.Secret, Topics: rename}
+	to := kube.ConnectionTarget{Cluster: p.Cluster, Bootstrap: bootstrap, Secret: p.Secret, Secrets: p.Secrets, Topics: rename}
 	for _, w := range ws {
 		if in.RestoreTo != nil {
 			if err := restoreConnection(ctx, c, w, app, in.RestoreTo); err != nil {

@@ -20,6 +20,8 @@ func (a *Activities) resolveSecret(ctx context.Context, ref *runbook.SecretRef) 
 	switch {
 	case ref == nil:
 		return "", nil
+	case ref.Value != "":
+		return ref.Value, nil
 	case ref.Env != "":
 		v, ok := os.LookupEnv(ref.Env)
 		if !ok {

@@ -23,11 +23,12 @@ type AppsScaleParams struct {
 
 // AppsRepointParams for apps.repoint.
 type AppsRepointParams struct {
-	App       string `yaml:"app" json:"app" ferry:"required" ref:"app"`
-	Cluster   string `yaml:"cluster" json:"cluster,omitempty" ref:"cluster" doc:"The cluster the app uses from now on (its bootstrap servers are written)."`
-	Bootstrap string `yaml:"bootstrap" json:"bootstrap,omitempty" doc:"What to write instead of the cluster's bootstrap servers, e.g. the address pods use inside Kubernetes."`
-	Secret    string `yaml:"secret" json:"secret,omitempty" doc:"Secret holding the new cluster's credentials; the app's connection.secretEnv variables read it from now on."`
-	Restore   bool   `yaml:"restore" json:"restore,omitempty" doc:"Put back exactly what the app used before Ferry first repointed it in this run (for rollback)."`
+	App       string            `yaml:"app" json:"app" ferry:"required" ref:"app"`
+	Cluster   string            `yaml:"cluster" json:"cluster,omitempty" ref:"cluster" doc:"The cluster the app uses from now on (its bootstrap servers are written)."`
+	Bootstrap string            `yaml:"bootstrap" json:"bootstrap,omitempty" doc:"What to write instead of the cluster's bootstrap servers, e.g. the address pods use inside Kubernetes."`
+	Secret    string            `yaml:"secret" json:"secret,omitempty" doc:"Secret holding the new cluster's credentials; the app's connection.secretEnv variables read it from now on."`
+	Secrets   map[string]string `yaml:"secrets" json:"secrets,omitempty" doc:"The Secret one connection.secretEnv variable reads from now on, VARIABLE: secret (e.g. KAFKA_CA: target-cluster-ca-cert); over secret."`
+	Restore   bool              `yaml:"restore" json:"restore,omitempty" doc:"Put back exactly what the app used before Ferry first repointed it in this run (for rollback)."`
 	// Topics and TopicsAs rename the topics an app names, for a cluster that holds them under
 	// other names (a prefixed standby).
 	Topics   map[string]string `yaml:"topics" json:"topics,omitempty" doc:"Topic names the app uses from now on, old: new (in connection.topicsEnv / topicsConfigMap; a sandbox app's topic); the app's other topics stay."`

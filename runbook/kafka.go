@@ -24,6 +24,7 @@ const (
 // ACLsSyncParams for acls.sync.
 type ACLsSyncParams struct {
 	Principals map[string]string `yaml:"principals" json:"principals,omitempty" doc:"Origin principal -> target principal, e.g. User:alice: User:alice-eu; others are copied as they are."`
+	Exclude    []string          `yaml:"exclude" json:"exclude,omitempty" doc:"Principals whose ACLs are not copied, e.g. User:mm2-credentials (the migration's own user, with ACLs of its own on each side)."`
 	DryRun     bool              `yaml:"dryRun" json:"dryRun,omitempty"`
 }
 

@@ -58,7 +58,7 @@ type Cluster struct {
 // SASL authentication.
 type SASL struct {
 	Mechanism string     `yaml:"mechanism" json:"mechanism" ferry:"required" enum:"PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"`
-	Username  *SecretRef `yaml:"username" json:"username" ferry:"required" doc:"Where the user name is read from."`
+	Username  *SecretRef `yaml:"username" json:"username" ferry:"required" doc:"The user name as is (username: alice), or where it is read from."`
 	Password  *SecretRef `yaml:"password" json:"password" ferry:"required" doc:"Where the password is read from."`
 }
 
@@ -153,7 +153,7 @@ type MM2Settings struct {
 // Connect is a Kafka Connect REST endpoint for the connect engine.
 type Connect struct {
 	URL      string     `yaml:"url" json:"url" ferry:"required" doc:"REST endpoint, e.g. http://connect:8083."`
-	Username *SecretRef `yaml:"username" json:"username,omitempty" doc:"Basic-auth user of the REST API."`
+	Username *SecretRef `yaml:"username" json:"username,omitempty" doc:"Basic-auth user of the REST API, as is or where it is read from."`
 	Password *SecretRef `yaml:"password" json:"password,omitempty" doc:"Basic-auth password of the REST API."`
 	Name     string     `yaml:"name" json:"name,omitempty" doc:"Prefix of the connector names; ferry-<runbook> when empty."`
 	TasksMax int        `yaml:"tasksMax" json:"tasksMax,omitempty" doc:"tasks.max of the source connector; 1 when empty."`

@@ -102,6 +102,9 @@ func structSchema(t reflect.Type, defs map[string]any, templates bool) map[strin
 	for _, fi := range structFields(t) {
 		f := t.Field(fi.index)
 		p := schemaOf(f.Type, defs, templates)
+		if fi.key == plainKey && f.Type == reflect.TypeFor[*SecretRef]() {
+			p = map[string]any{"anyOf": []any{map[string]any{"type": "string", "minLength": 1}, p}}
+		}
 		if doc := f.Tag.Get("doc"); doc != "" {
 			p = withKey(p, "description", doc)
 		}

@@ -126,8 +126,14 @@ type SecretRef struct {
 	Env    string   `yaml:"env" json:"env,omitempty" doc:"Name of an environment variable on the worker."`
 	File   string   `yaml:"file" json:"file,omitempty" doc:"Path of a file on the worker; trailing newlines are trimmed."`
 	Secret *KubeKey `yaml:"secret" json:"secret,omitempty" doc:"A key of a Kubernetes Secret."`
-	Pos    Pos      `yaml:"-" json:"-"`
+	// Value is a user name written as is (username: alice). User names are not secret, and
+	// some have no Secret key of their own (a Strimzi KafkaUser's name is its user name).
+	Value string `yaml:"-" json:"value,omitempty"`
+	Pos   Pos    `yaml:"-" json:"-"`
 }
+
+// plainKey is the one key whose reference may be written as a plain value.
+const plainKey = "username"
 
 // KubeKey names one key of a Kubernetes Secret.
 type KubeKey struct {
@@ -139,6 +145,10 @@ type KubeKey struct {
 
 func (s *SecretRef) decodeYAML(d *decoder, n *yaml.Node, path string) {
 	if n.Kind == yaml.ScalarNode && !isNull(n) {
+		if strings.HasSuffix(path, "."+plainKey) {
+			s.Value, s.Pos = n.Value, d.pos(n)
+			return
+		}
 		d.errorf(n, path, "a secret must be a reference (env, file or secret), never a literal value")
 		return
 	}
@@ -161,6 +171,8 @@ func (s *SecretRef) Describe() string {
 	switch {
 	case s == nil:
 		return ""
+	case s.Value != "":
+		return s.Value
 	case s.Env != "":
 		return "env:" + s.Env
 	case s.File != "":

@@ -314,14 +314,15 @@ func TestRepointConfigMapAndSecretEnv(t *testing.T) {
 		{Name: kubetest.EnvApp, Value: "consumer"}, {Name: kubetest.EnvTopic, Value: "orders"}, {Name: kubetest.EnvGroup, Value: "billing"},
 		{Name: kubetest.EnvBootstrap, ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "kafka"}, Key: "bootstrap"}}},
 		{Name: "KAFKA_PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "origin-creds"}, Key: "password"}}},
+		{Name: "KAFKA_CA", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "origin-ca"}, Key: "ca.crt"}}},
 	})
 	w := kube.Workload{Kind: "Deployment", Namespace: ns, Name: "billing"}
 	waitRollout(t, c, w)
-	conn := &runbook.AppConnection{ConfigMap: &runbook.ConfigMapKey{Name: "kafka", Key: "bootstrap"}, SecretEnv: []string{"KAFKA_PASSWORD"}}
-	if _, err := c.Repoint(ctx, w, conn, kube.ConnectionTarget{Cluster: "target", Bootstrap: target.Addr}, "r", "s"); err == nil || !strings.Contains(err.Error(), "name the new cluster's Secret") {
+	conn := &runbook.AppConnection{ConfigMap: &runbook.ConfigMapKey{Name: "kafka", Key: "bootstrap"}, SecretEnv: []string{"KAFKA_PASSWORD", "KAFKA_CA"}}
+	if _, err := c.Repoint(ctx, w, conn, kube.ConnectionTarget{Cluster: "target", Bootstrap: target.Addr, Secrets: map[string]string{"KAFKA_CA": "target-ca"}}, "r", "s"); err == nil || !strings.Contains(err.Error(), "name the new cluster's Secret") {
 		t.Fatalf("secretEnv without secret: %v", err)
 	}
-	undo, err := c.Repoint(ctx, w, conn, kube.ConnectionTarget{Cluster: "target", Bootstrap: target.Addr, Secret: "target-creds"}, "r", "s")
+	undo, err := c.Repoint(ctx, w, conn, kube.ConnectionTarget{Cluster: "target", Bootstrap: target.Addr, Secret: "target-creds", Secrets: map[string]string{"KAFKA_CA": "target-ca"}}, "r", "s")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,8 +334,8 @@ func TestRepointConfigMapAndSecretEnv(t *testing.T) {
 		t.Fatalf("pods read %s from the ConfigMap, want %s", got, target.Addr)
 	}
 	d, _ := c.Core.AppsV1().Deployments(ns).Get(ctx, "billing", metav1.GetOptions{})
-	if ref := d.Spec.Template.Spec.Containers[0].Env[4].ValueFrom.SecretKeyRef.Name; ref != "target-creds" {
-		t.Fatalf("secret ref: %s", ref)
+	if ref, ca := d.Spec.Template.Spec.Containers[0].Env[4].ValueFrom.SecretKeyRef.Name, d.Spec.Template.Spec.Containers[0].Env[5].ValueFrom.SecretKeyRef.Name; ref != "target-creds" || ca != "target-ca" {
+		t.Fatalf("secret refs: %s, %s", ref, ca)
 	}
 	if err := c.RestoreConnection(ctx, w, conn, undo); err != nil {
 		t.Fatal(err)
@@ -342,7 +343,8 @@ func TestRepointConfigMapAndSecretEnv(t *testing.T) {
 	waitRollout(t, c, w)
 	cm, _ := c.Core.CoreV1().ConfigMaps(ns).Get(ctx, "kafka", metav1.GetOptions{})
 	d, _ = c.Core.AppsV1().Deployments(ns).Get(ctx, "billing", metav1.GetOptions{})
-	if cm.Data["bootstrap"] != origin.Addr || d.Spec.Template.Spec.Containers[0].Env[4].ValueFrom.SecretKeyRef.Name != "origin-creds" || kl.Bootstrap("Deployment/billing") != origin.Addr {
+	if cm.Data["bootstrap"] != origin.Addr || d.Spec.Template.Spec.Containers[0].Env[4].ValueFrom.SecretKeyRef.Name != "origin-creds" ||
+		d.Spec.Template.Spec.Containers[0].Env[5].ValueFrom.SecretKeyRef.Name != "origin-ca" || kl.Bootstrap("Deployment/billing") != origin.Addr {
 		t.Fatalf("after restore: ConfigMap %v, secret %s, app %s", cm.Data, d.Spec.Template.Spec.Containers[0].Env[4].ValueFrom.SecretKeyRef.Name, kl.Bootstrap("Deployment/billing"))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -61,9 +62,21 @@ type ConnectionTarget struct {
 	Cluster   string // runbook cluster name, written to the pod template annotation
 	Bootstrap string // written to connection.env and connection.configMap
 	Secret    string // connection.secretEnv variables read this Secret from now on
+	// Secrets names the Secret of single variables (KAFKA_CA: the cluster's CA Secret), over
+	// Secret.
+	Secrets map[string]string
 	// Topics renames the topics the app names (connection.topicsEnv and topicsConfigMap);
 	// nil leaves them.
 	Topics func(string) string
+}
+
+// secretOf is the Secret a container's variable (container/VARIABLE) reads after the repoint.
+func (to ConnectionTarget) secretOf(key string) string {
+	_, name, _ := strings.Cut(key, "/")
+	if s := to.Secrets[name]; s != "" {
+		return s
+	}
+	return to.Secret
 }
 
 // Repoint moves a workload's Kafka connection and returns what it used before. What it used
@@ -74,8 +87,12 @@ func (c *Client) Repoint(ctx context.Context, w Workload, conn *runbook.AppConne
 	if conn == nil {
 		return ConnectionUndo{}, fmt.Errorf("%s: the app has no connection: section, so Ferry does not know where it reads its Kafka connection", w)
 	}
-	if len(conn.SecretEnv) > 0 && to.Secret == "" && to.Bootstrap != "" {
-		return ConnectionUndo{}, fmt.Errorf("%s: connection.secretEnv is set: name the new cluster's Secret in apps.repoint's secret", w)
+	if to.Bootstrap != "" && to.Secret == "" {
+		for _, name := range conn.SecretEnv {
+			if to.Secrets[name] == "" {
+				return ConnectionUndo{}, fmt.Errorf("%s: connection.secretEnv names %s: name the new cluster's Secret in apps.repoint's secret (or secrets.%s)", w, name, name)
+			}
+		}
 	}
 	o, err := c.template(ctx, w)
 	if err != nil {
@@ -105,7 +122,7 @@ func (c *Client) Repoint(ctx context.Context, w Workload, conn *runbook.AppConne
 	v := connectionValues{
 		env:             func(string) *string { return &bootstrap },
 		configMap:       &bootstrap,
-		secret:          func(string) string { return to.Secret },
+		secret:          to.secretOf,
 		cluster:         to.Cluster,
 		topicsEnv:       func(ct string) *string { return topics(undo.TopicsEnv[ct]) },
 		topicsConfigMap: topics(undo.TopicsConfigMap),
