@@ -180,6 +180,14 @@ func (l *lifecycle) repoint(to Connection, start func(Connection) (func() error,
 	return old, err
 }
 
+// Login sets how the app logs in (client options beyond the bootstrap servers) from its next
+// start on, as a pod restarted with other credentials does. A producer's sequence goes on.
+func (l *lifecycle) Login(opts ...kgo.Opt) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.opts = opts
+}
+
 // Status reports the app's state.
 func (l *lifecycle) Status() AppStatus {
 	l.mu.Lock()

@@ -49,6 +49,12 @@ func kubeApp(t *testing.T, k *kubetest.Env, ns, name string, replicas int32, env
 	for i := 0; i+1 < len(env); i += 2 {
 		vars = append(vars, corev1.EnvVar{Name: env[i], Value: env[i+1]})
 	}
+	kubeAppEnv(t, k, ns, name, replicas, vars)
+}
+
+// kubeAppEnv creates a Deployment whose container has the given environment.
+func kubeAppEnv(t *testing.T, k *kubetest.Env, ns, name string, replicas int32, vars []corev1.EnvVar) {
+	t.Helper()
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": name}},
 		Spec: appsv1.DeploymentSpec{

@@ -202,13 +202,18 @@ type SCRAM struct {
 type Option func(*clusterConfig)
 
 type clusterConfig struct {
-	scram bool
-	nodes int
+	scram, acls bool
+	nodes       int
 }
 
 // WithSCRAM adds a SASL_SSL listener with SCRAM-SHA-512 user ferry and a certificate
 // signed by a generated CA (single-node clusters only).
 func WithSCRAM() Option { return func(c *clusterConfig) { c.scram = true } }
+
+// WithACLs turns the authorizer on (with WithSCRAM): users on the secure listener may do only
+// what ACLs allow; the PLAINTEXT listener (ANONYMOUS, for the harness) and user ferry are
+// super users.
+func WithACLs() Option { return func(c *clusterConfig) { c.acls = true } }
 
 // WithBrokers runs n nodes; from three on, topics default to replication factor 3 and
 // min.insync.replicas 2, as production clusters do.
@@ -225,6 +230,9 @@ func StartCluster(tb testing.TB, name string, opts ...Option) *Cluster {
 	}
 	if cfg.scram && cfg.nodes > 1 {
 		tb.Fatal("kafkatest: WithSCRAM is for single-node clusters")
+	}
+	if cfg.acls && !cfg.scram {
+		tb.Fatal("kafkatest: WithACLs needs WithSCRAM")
 	}
 	c := &Cluster{Name: name}
 	dir := workDir(tb, "kafka-"+name, func() []*process { return c.procs })
@@ -269,6 +277,10 @@ func StartCluster(tb testing.TB, name string, opts ...Option) *Cluster {
 				"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;",
 				"ssl.keystore.type=PEM", "ssl.keystore.location="+keystore,
 				"ssl.truststore.type=PEM", "ssl.truststore.location="+ca)
+			if cfg.acls {
+				extra = append(extra, "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+					"super.users=User:ferry;User:ANONYMOUS")
+			}
 		}
 		props := append([]string{
 			"process.roles=broker,controller",

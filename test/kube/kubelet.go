@@ -2,10 +2,14 @@ package kubetest
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -21,6 +25,11 @@ const (
 	EnvTopic     = "TOPIC"
 	EnvGroup     = "GROUP"
 	EnvBootstrap = "KAFKA_BOOTSTRAP_SERVERS" // a value, or valueFrom a ConfigMap key
+	// With EnvUser set, the app logs in with SCRAM-SHA-512 over TLS: EnvPassword and EnvCA
+	// (PEM) are read from Secrets (secretKeyRef), as pods read them.
+	EnvUser     = "KAFKA_USERNAME"
+	EnvPassword = "KAFKA_PASSWORD"
+	EnvCA       = "KAFKA_CA"
 )
 
 // Kubelet stands in for the kubelet and the workload controllers: for every Deployment and
@@ -47,8 +56,9 @@ type Kubelet struct {
 }
 
 type pod struct {
-	app sandbox.App
-	gen int64
+	app   sandbox.App
+	gen   int64
+	login string // the credentials it was made with
 }
 
 // StartKubelet starts the stand-in for one namespace.
@@ -164,6 +174,20 @@ func (k *Kubelet) run(ctx context.Context, key string, gen int64, tpl *corev1.Po
 		}
 		env[e.Name] = v
 	}
+	for _, e := range tpl.Spec.Containers[0].Env {
+		if ref := e.ValueFrom; env[EnvUser] != "" && ref != nil && ref.SecretKeyRef != nil {
+			v, err := k.c.SecretValue(ctx, k.ns, ref.SecretKeyRef.Name, ref.SecretKeyRef.Key)
+			if err != nil {
+				return fmt.Errorf("%s: env %s: %w", key, e.Name, err)
+			}
+			env[e.Name] = v
+		}
+	}
+	login := env[EnvUser] + "\x00" + env[EnvPassword] + "\x00" + env[EnvCA]
+	opts, err := loginOpts(env)
+	if err != nil {
+		return fmt.Errorf("%s: %w", key, err)
+	}
 	if k.Delay > 0 {
 		time.Sleep(k.Delay)
 	}
@@ -173,6 +197,14 @@ func (k *Kubelet) run(ctx context.Context, key string, gen int64, tpl *corev1.Po
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	p := k.pods[key]
+	if p != nil && p.login != login {
+		// New credentials: the pods restart below and log in with them.
+		if _, err := p.app.Scale(ctx, 0); err != nil {
+			return err
+		}
+		p.app.(interface{ Login(...kgo.Opt) }).Login(opts...)
+		p.login = login
+	}
 	if p == nil {
 		name := tpl.Labels["app"]
 		if name == "" {
@@ -180,11 +212,11 @@ func (k *Kubelet) run(ctx context.Context, key string, gen int64, tpl *corev1.Po
 		}
 		switch env[EnvApp] {
 		case "producer":
-			pr := sandbox.NewProducer(name, env[EnvBootstrap], env[EnvTopic], 200, k.ledger)
+			pr := sandbox.NewProducer(name, env[EnvBootstrap], env[EnvTopic], 200, k.ledger, opts...)
 			k.Producers[name] = pr
-			p = &pod{app: pr}
+			p = &pod{app: pr, login: login}
 		case "consumer":
-			p = &pod{app: sandbox.NewConsumer(name, env[EnvBootstrap], env[EnvGroup], env[EnvTopic], k.ledger)}
+			p = &pod{app: sandbox.NewConsumer(name, env[EnvBootstrap], env[EnvGroup], env[EnvTopic], k.ledger, opts...), login: login}
 		default:
 			return fmt.Errorf("%s: %s must be producer, consumer or unset", key, EnvApp)
 		}
@@ -234,4 +266,19 @@ func (k *Kubelet) Running(key string) bool {
 	defer k.mu.Unlock()
 	p := k.pods[key]
 	return p != nil && p.app.Status().Replicas > 0
+}
+
+// loginOpts are the client options of an app that logs in (EnvUser set).
+func loginOpts(env map[string]string) ([]kgo.Opt, error) {
+	if env[EnvUser] == "" {
+		return nil, nil
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(env[EnvCA])) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", EnvCA)
+	}
+	return []kgo.Opt{
+		kgo.SASL(scram.Auth{User: env[EnvUser], Pass: env[EnvPassword]}.AsSha512Mechanism()),
+		kgo.DialTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}),
+	}, nil
 }
