@@ -122,8 +122,22 @@ spec:
 		"replicationFactor: 3", "replicationFactor: 1", // one broker each
 		"interval: 10s", "interval: 1s", "interval: 5s", "interval: 1s", "syncInterval: 10s", "syncInterval: 1s",
 	).Replace(string(b))
+	plan := compile(t, "../../runbooks/migrate-strimzi.yaml", src)
 	e := start(t, "", newSteps())
-	r := e.run("strimzi-migration", workflows.Input{Plan: compile(t, "../../runbooks/migrate-strimzi.yaml", src)})
+	// Turned down at the gate: the rollback removes the migration's user too.
+	r := e.run("strimzi-rejected", workflows.Input{Plan: plan})
+	e.waitFor("strimzi-rejected", "the cutover gate", func(s *workflows.Status) bool { return step(s, "cutover_gate").Status == workflows.StepWaiting })
+	if _, err := e.update("strimzi-rejected", workflows.UpdateApprove, workflows.Approval{Step: "cutover_gate", By: "test", Reject: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Get(ctx, nil); err == nil {
+		t.Fatal("a run turned down at the gate succeeded")
+	}
+	migrationUserGone(ctx, t, k, "after the rollback", oadm, tadm)
+	if got := kl.Bootstrap("Deployment/billing"); got != origin.SecureAddr || !kl.Running("Deployment/billing") {
+		t.Fatalf("after the rollback billing uses %s (running %v), want the origin", got, kl.Running("Deployment/billing"))
+	}
+	r = e.run("strimzi-migration", workflows.Input{Plan: plan})
 	e.waitFor("strimzi-migration", "the cutover gate", func(s *workflows.Status) bool { return step(s, "cutover_gate").Status == workflows.StepWaiting })
 	if _, err := e.update("strimzi-migration", workflows.UpdateApprove, workflows.Approval{Step: "cutover_gate", By: "test"}); err != nil {
 		t.Fatal(err)
@@ -170,14 +184,37 @@ spec:
 		}
 	}
 
-	// The migration's user is gone from both clusters, with its ACLs and Secrets.
-	for side, adm := range map[string]*kadm.Client{"origin": oadm, "target": tadm} {
+	migrationUserGone(ctx, t, k, "after the migration", oadm, tadm)
+	// billing's ACLs came over for its own user.
+	acls, err := tadm.DescribeACLs(ctx, kadm.NewACLs().Allow("User:billing").AllowHosts().Groups("billing").Operations(kadm.OpRead).ResourcePatternType(kadm.ACLPatternLiteral))
+	if err != nil || len(acls) == 0 || len(acls[0].Described) == 0 {
+		t.Errorf("billing's group ACL on the target: %v %v", acls, err)
+	}
+	if errs := kl.Errors(); len(errs) > 0 {
+		t.Errorf("kubelet: %v", errs)
+	}
+}
+
+// migrationUserGone checks that the migration's user is gone from both clusters, with its ACLs
+// and Secrets (the stand-in operator removes the user when its KafkaUser goes).
+func migrationUserGone(ctx context.Context, t *testing.T, k *kubetest.Env, when string, origin, target *kadm.Client) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second) // the operator's next round
+	for time.Now().Before(deadline) {
+		o, err1 := origin.DescribeUserSCRAMs(ctx)
+		d, err2 := target.DescribeUserSCRAMs(ctx)
+		if err1 == nil && err2 == nil && o["mm2-credentials"].User == "" && d["mm2-credentials"].User == "" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for side, adm := range map[string]*kadm.Client{"origin": origin, "target": target} {
 		described, err := adm.DescribeUserSCRAMs(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, ok := described["mm2-credentials"]; ok {
-			t.Errorf("%s still has the SCRAM user mm2-credentials", side)
+			t.Errorf("%s: %s still has the SCRAM user mm2-credentials", when, side)
 		}
 		acls, err := adm.DescribeACLs(ctx, kadm.NewACLs().Allow("User:mm2-credentials").AllowHosts().AnyResource().
 			Operations(kadm.OpAny).ResourcePatternType(kadm.ACLPatternAny))
@@ -186,22 +223,14 @@ spec:
 		}
 		for _, r := range acls {
 			if len(r.Described) > 0 {
-				t.Errorf("%s still has ACLs of mm2-credentials: %v", side, r.Described)
+				t.Errorf("%s: %s still has ACLs of mm2-credentials: %v", when, side, r.Described)
 			}
 		}
 	}
 	for _, s := range []struct{ ns, name string }{{"migration", "origin-cluster-credentials"}, {"migration", "target-cluster-credentials"}, {"origin-ns", "mm2-credentials"}, {"target-ns", "mm2-credentials"}} {
 		if _, err := k.Admin.Core.CoreV1().Secrets(s.ns).Get(ctx, s.name, metav1.GetOptions{}); err == nil {
-			t.Errorf("Secret %s/%s is still there", s.ns, s.name)
+			t.Errorf("%s: Secret %s/%s is still there", when, s.ns, s.name)
 		}
-	}
-	// billing's ACLs came over for its own user.
-	acls, err := tadm.DescribeACLs(ctx, kadm.NewACLs().Allow("User:billing").AllowHosts().Groups("billing").Operations(kadm.OpRead).ResourcePatternType(kadm.ACLPatternLiteral))
-	if err != nil || len(acls) == 0 || len(acls[0].Described) == 0 {
-		t.Errorf("billing's group ACL on the target: %v %v", acls, err)
-	}
-	if errs := kl.Errors(); len(errs) > 0 {
-		t.Errorf("kubelet: %v", errs)
 	}
 }
 
