@@ -63,9 +63,6 @@ func (builtinMirror) watch(ctx context.Context, a *Activities, spec runbook.Mirr
 	}
 	var configs atomic.Pointer[string] // the last config sync, shown with the mirror's progress
 	if sc := rep.SyncConfigs; sc != nil {
-		if err := mirror.CheckKeys(sc.Keys); err != nil {
-			return badInput("replication.syncConfigs: %v", err)
-		}
 		cs := mirror.ConfigSync{Origin: origin, Target: target, Topics: rep.Replicates, Rename: rep.TargetTopic, Keys: sc.Keys}
 		cctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})

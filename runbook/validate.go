@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ferryhq/ferry/internal/topicconf"
 )
 
 var (
@@ -76,6 +78,13 @@ func (v *validator) validate() {
 		if rf := r.ReplicationFactor; rf != "" && rf != "origin" {
 			if n, err := strconv.Atoi(rf); err != nil || n < 1 {
 				v.errorf("replication.replicationFactor", "%q: want origin or a number from 1", rf)
+			}
+		}
+		if sc := r.SyncConfigs; sc != nil {
+			for i, k := range sc.Keys {
+				if err := topicconf.Check(k); err != nil {
+					v.errorf(indexPath("replication.syncConfigs.keys", i), "%v", err)
+				}
 			}
 		}
 		if r.Engine == EngineStrimzi && r.Strimzi == nil {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferryhq/ferry/internal/topicconf"
 )
 
 // ConfigSync keeps allowlisted topic settings of the target in step with the origin while a
@@ -19,7 +21,7 @@ type ConfigSync struct {
 	// Topics selects origin topics; Rename names one on the target.
 	Topics func(string) bool
 	Rename func(string) string
-	// Keys are the settings kept in step (each one of CopyableConfigs).
+	// Keys are the settings kept in step (each one of topicconf.Copyable).
 	Keys []string
 }
 
@@ -28,21 +30,6 @@ type ConfigSyncResult struct {
 	Topics    int      // topics compared
 	Corrected []string // "topic key: target -> origin" for each setting set
 	Left      []string // drift reported, not corrected (a lower min.insync.replicas)
-}
-
-// CheckKeys refuses keys that are not topic settings Ferry copies.
-func CheckKeys(keys []string) error {
-	for _, k := range keys {
-		if !CopyableConfigs[k] {
-			var known []string
-			for c := range CopyableConfigs {
-				known = append(known, c)
-			}
-			slices.Sort(known)
-			return fmt.Errorf("%q is not a topic setting Ferry keeps in step (it keeps %v)", k, known)
-		}
-	}
-	return nil
 }
 
 // Once runs one round.
@@ -98,7 +85,7 @@ func (c ConfigSync) Once(ctx context.Context) (ConfigSyncResult, error) {
 				continue
 			}
 			line := fmt.Sprintf("%s %s: %s -> %s", tt, k, t, o)
-			if k == minISR && lower(o, t) {
+			if k == topicconf.MinISR && lower(o, t) {
 				res.Left = append(res.Left, line+" (not lowered: Ferry never lowers min.insync.replicas)")
 				continue
 			}

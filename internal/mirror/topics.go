@@ -10,20 +10,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/ferryhq/ferry/internal/topicconf"
 )
-
-// CopyableConfigs are the topic settings that carry over to the target; broker-specific ones
-// (replica placement, message format, leader replication throttles) do not.
-var CopyableConfigs = map[string]bool{
-	"cleanup.policy": true, "retention.ms": true, "retention.bytes": true, "max.message.bytes": true,
-	"min.compaction.lag.ms": true, "max.compaction.lag.ms": true, "delete.retention.ms": true,
-	"segment.ms": true, "segment.bytes": true, "compression.type": true, "message.timestamp.type": true,
-	"min.cleanable.dirty.ratio": true, "min.insync.replicas": true,
-}
-
-// minISR is the one setting copied whatever its source: a target whose brokers default to
-// fewer in-sync replicas would otherwise take writes the origin refused.
-const minISR = "min.insync.replicas"
 
 // ReplicasOrigin makes target topics take each origin topic's replication factor.
 const ReplicasOrigin = "origin"
@@ -71,10 +60,10 @@ func OriginTopics(ctx context.Context, origin *kadm.Client, names []string, repl
 			spec.Replicas = int16(d.Partitions.NumReplicas())
 		}
 		for _, c := range rc.Configs {
-			if c.Value == nil || !CopyableConfigs[c.Key] {
+			if c.Value == nil || !topicconf.Copyable[c.Key] {
 				continue
 			}
-			if c.Source == kmsg.ConfigSourceDynamicTopicConfig || (c.Key == minISR && *c.Value != "1") {
+			if c.Source == kmsg.ConfigSourceDynamicTopicConfig || (c.Key == topicconf.MinISR && *c.Value != "1") {
 				spec.Configs[c.Key] = c.Value
 			}
 		}
@@ -87,7 +76,7 @@ func OriginTopics(ctx context.Context, origin *kadm.Client, names []string, repl
 // min.insync.replicas: no write with acks=all could succeed there. defaultRF is the target
 // brokers' default replication factor, for specs that use it (0: unknown, not checked).
 func CheckReplicas(topic string, spec TopicSpec, defaultRF int16) error {
-	v, ok := spec.Configs[minISR]
+	v, ok := spec.Configs[topicconf.MinISR]
 	if !ok {
 		return nil
 	}
