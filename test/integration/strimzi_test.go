@@ -32,7 +32,9 @@ func TestMigrateStrimzi(t *testing.T) {
 	origin := kafkatest.StartCluster(t, "origin", kafkatest.WithSCRAM(), kafkatest.WithACLs())
 	target := kafkatest.StartCluster(t, "target", kafkatest.WithSCRAM(), kafkatest.WithACLs())
 	worker := kafkatest.StartConnect(t, target.Addr)
-	for _, ns := range []string{"origin-ns", "target-ns", "migration", "shop"} {
+	// The apps live in their own namespace here: the package's other tests use shop.
+	const shop = "seed001-shop"
+	for _, ns := range []string{"origin-ns", "target-ns", "migration", shop} {
 		kubeNamespace(t, k, ns)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
@@ -82,26 +84,26 @@ spec:
       - %s
 `, group, name, group, acls))
 		password := secretValue(ctx, t, k, "origin-ns", name, "password")
-		createSecret(ctx, t, k, "shop", name+"-origin", map[string]string{"password": password})
+		createSecret(ctx, t, k, shop, name+"-origin", map[string]string{"password": password})
 	}
 	ca, err := os.ReadFile(origin.SCRAM.CAFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	createSecret(ctx, t, k, "shop", "origin-cluster-ca-cert", map[string]string{"ca.crt": string(ca)})
+	createSecret(ctx, t, k, shop, "origin-cluster-ca-cert", map[string]string{"ca.crt": string(ca)})
 	for _, app := range []struct{ name, role string }{{"orders-producer", "producer"}, {"billing", "consumer"}} {
 		secretEnv := func(name, secret, key string) corev1.EnvVar {
 			return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 				LocalObjectReference: corev1.LocalObjectReference{Name: secret}, Key: key}}}
 		}
-		kubeAppEnv(t, k, "shop", app.name, 1, []corev1.EnvVar{
+		kubeAppEnv(t, k, shop, app.name, 1, []corev1.EnvVar{
 			{Name: kubetest.EnvApp, Value: app.role}, {Name: kubetest.EnvTopic, Value: "orders"}, {Name: kubetest.EnvGroup, Value: "billing"},
 			{Name: kubetest.EnvBootstrap, Value: origin.SecureAddr}, {Name: kubetest.EnvUser, Value: app.name},
 			secretEnv(kubetest.EnvPassword, app.name+"-origin", "password"), secretEnv(kubetest.EnvCA, "origin-cluster-ca-cert", "ca.crt"),
 		})
 	}
 	ledger := sandbox.NewLedger()
-	kl := kubetest.StartKubelet(k.Admin, "shop", ledger)
+	kl := kubetest.StartKubelet(k.Admin, shop, ledger)
 	defer kl.Stop()
 	for ledger.Counts().Consumed < 200 && ctx.Err() == nil {
 		time.Sleep(50 * time.Millisecond)
@@ -120,6 +122,7 @@ spec:
 		"origin-kafka-bootstrap.origin-ns.svc:9093", origin.SecureAddr,
 		"target-kafka-bootstrap.target-ns.svc:9093", target.SecureAddr,
 		"replicationFactor: 3", "replicationFactor: 1", // one broker each
+		"namespace: shop", "namespace: "+shop,
 		"interval: 10s", "interval: 1s", "interval: 5s", "interval: 1s", "syncInterval: 10s", "syncInterval: 1s",
 	).Replace(string(b))
 	plan := compile(t, "../../runbooks/migrate-strimzi.yaml", src)
@@ -154,7 +157,7 @@ spec:
 	for ledger.Counts().Produced < produced+200 && ctx.Err() == nil {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if _, err := k.Admin.Scale(ctx, kube.Workload{Kind: "Deployment", Namespace: "shop", Name: "orders-producer"}, 0, "test", "end"); err != nil {
+	if _, err := k.Admin.Scale(ctx, kube.Workload{Kind: "Deployment", Namespace: shop, Name: "orders-producer"}, 0, "test", "end"); err != nil {
 		t.Fatal(err)
 	}
 	for !(!kl.Running("Deployment/orders-producer") && ledger.Counts().Lost == 0) && ctx.Err() == nil {
@@ -169,7 +172,7 @@ spec:
 		if got := kl.Bootstrap("Deployment/" + app); got != target.SecureAddr {
 			t.Errorf("%s uses %s, want the target %s", app, got, target.SecureAddr)
 		}
-		d, err := k.Admin.Core.AppsV1().Deployments("shop").Get(ctx, app, metav1.GetOptions{})
+		d, err := k.Admin.Core.AppsV1().Deployments(shop).Get(ctx, app, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
