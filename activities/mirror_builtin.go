@@ -23,9 +23,19 @@ type builtinMirror struct{}
 
 func (builtinMirror) exactSyncs() bool { return true }
 
-// deploy has nothing to start: the copy is watch.
-func (builtinMirror) deploy(context.Context, *Activities, runbook.MirrorSpec) (map[string]any, error) {
-	return nil, nil
+// deploy has nothing to start (the copy is watch); it counts the partitions to copy to say
+// how many shards copy them.
+func (builtinMirror) deploy(ctx context.Context, a *Activities, spec runbook.MirrorSpec) (map[string]any, error) {
+	f, closeFn, err := a.openFlow(ctx, flowInput(spec))
+	if err != nil {
+		return nil, err
+	}
+	defer closeFn()
+	parts, _, err := f.Partitions(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"partitions": len(parts), "shards": spec.Replication.ShardCount(len(parts))}, nil
 }
 
 func (builtinMirror) remove(context.Context, *Activities, runbook.MirrorSpec) error { return nil }
@@ -49,8 +59,10 @@ func (builtinMirror) watch(ctx context.Context, a *Activities, spec runbook.Mirr
 	var details atomic.Pointer[map[string]any]
 	details.Store(&map[string]any{"phase": "starting"})
 	defer heartbeatEvery(ctx, time.Second, func() any { return *details.Load() })()
+	// A sharded copy's shard 0 also writes the heartbeats and runs the group and config syncs.
+	first := spec.Shard == 0
 	var groups atomic.Pointer[string] // the last group sync, shown with the mirror's progress
-	if every := rep.SyncGroups.D(); every > 0 {
+	if every := rep.SyncGroups.D(); every > 0 && first {
 		gs := mirror.GroupSync{Origin: origin, Target: target, Groups: rep.Groups.SelectGroup, Topics: rep.Replicates,
 			Rename: rep.TargetTopic, SyncTopic: rep.SyncTopic(), CheckpointTopic: rep.CheckpointTopic()}
 		gctx, cancel := context.WithCancel(ctx)
@@ -62,7 +74,7 @@ func (builtinMirror) watch(ctx context.Context, a *Activities, spec runbook.Mirr
 		}()
 	}
 	var configs atomic.Pointer[string] // the last config sync, shown with the mirror's progress
-	if sc := rep.SyncConfigs; sc != nil {
+	if sc := rep.SyncConfigs; sc != nil && first {
 		cs := mirror.ConfigSync{Origin: origin, Target: target, Topics: rep.Replicates, Rename: rep.TargetTopic, Keys: sc.Keys}
 		cctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
@@ -72,15 +84,26 @@ func (builtinMirror) watch(ctx context.Context, a *Activities, spec runbook.Mirr
 			everyRound(cctx, "config sync", cmp.Or(sc.Every.D(), time.Minute), &configs, configRound(cctx, cs))
 		}()
 	}
-	gauges := a.Metrics.Mirror(spec.RunID)
+	name := spec.RunID
+	var owns func(mirror.Partition) bool
+	if spec.Shards > 1 {
+		name = fmt.Sprintf("%s/%d", spec.RunID, spec.Shard)
+		owns = func(p mirror.Partition) bool { return mirror.ShardOf(p, spec.Shards) == spec.Shard }
+	}
+	var heartbeat *mirror.Heartbeat
+	if first {
+		heartbeat = &mirror.Heartbeat{Source: rep.OriginAlias(), Target: rep.Target}
+	}
+	gauges := a.Metrics.Mirror(name)
 	defer gauges.Forget()
 	err = mirror.Run(ctx, mirror.Config{
+		Owns:   owns,
 		Origin: origin, Target: target,
 		Select:            rep.Replicates,
 		Rename:            rep.TargetTopic,
 		SyncTopic:         rep.SyncTopic(),
 		Replicas:          rep.ReplicationFactor,
-		Heartbeat:         &mirror.Heartbeat{Source: rep.OriginAlias(), Target: rep.Target},
+		Heartbeat:         heartbeat,
 		HeartbeatInterval: rep.HeartbeatInterval.D(),
 		Progress: func(p mirror.Progress) {
 			d := progressDetails(p, groups.Load())

@@ -2,6 +2,7 @@ package runbook
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -326,10 +327,34 @@ func (r *Replication) ConnectGroup(runbook string) string {
 	return "ferry-" + runbook
 }
 
+// Shard counts of replication.shards.
+const (
+	ShardsAuto = "auto"
+	MaxShards  = 64
+	// PartitionsPerShard and MaxAutoShards size shards: auto.
+	PartitionsPerShard = 1000
+	MaxAutoShards      = 16
+)
+
+// ShardCount is how many shards copy a flow of the given partition count.
+func (r *Replication) ShardCount(partitions int) int {
+	if n, err := strconv.Atoi(r.Shards); err == nil && n >= 1 {
+		return n
+	}
+	if !r.Engine.Builtin() {
+		return 1
+	}
+	return min(max(1, (partitions+PartitionsPerShard-1)/PartitionsPerShard), MaxAutoShards)
+}
+
 // MirrorSpec is what a mirror needs: the replication and its clusters (references only).
 type MirrorSpec struct {
 	RunID       string              `json:"runID"`
 	Runbook     string              `json:"runbook,omitempty"`
 	Replication *Replication        `json:"replication"`
 	Clusters    map[string]*Cluster `json:"clusters"`
+	// Shard of Shards is the part of a sharded builtin mirror one copy activity runs (see
+	// mirror.ShardOf); Shards 0 or 1 is one copy of everything.
+	Shard  int `json:"shard,omitempty"`
+	Shards int `json:"shards,omitempty"`
 }

@@ -212,3 +212,25 @@ func TestReplicationSkipsTheReverseFlow(t *testing.T) {
 		}
 	}
 }
+
+func TestShardCount(t *testing.T) {
+	for _, tc := range []struct {
+		shards     string
+		engine     Engine
+		partitions int
+		want       int
+	}{
+		{"", EngineBuiltin, 12, 1},
+		{"auto", EngineBuiltin, 1000, 1},
+		{"auto", EngineBuiltin, 1001, 2},
+		{"", EngineBuiltin, 10_000, 10},
+		{"", EngineBuiltin, 100_000, MaxAutoShards},
+		{"", EngineConnect, 10_000, 1},
+		{"4", EngineBuiltin, 3, 4},
+	} {
+		r := &Replication{Shards: tc.shards, Engine: tc.engine}
+		if got := r.ShardCount(tc.partitions); got != tc.want {
+			t.Errorf("shards %q, engine %s, %d partitions: %d shards, want %d", tc.shards, tc.engine, tc.partitions, got, tc.want)
+		}
+	}
+}

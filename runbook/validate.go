@@ -80,6 +80,13 @@ func (v *validator) validate() {
 				v.errorf("replication.replicationFactor", "%q: want origin or a number from 1", rf)
 			}
 		}
+		if sh := r.Shards; sh != "" && sh != ShardsAuto {
+			if n, err := strconv.Atoi(sh); err != nil || n < 1 || n > MaxShards {
+				v.errorf("replication.shards", "%q: want auto or a number from 1 to %d", sh, MaxShards)
+			} else if n > 1 && r.Engine.Or() != EngineBuiltin {
+				v.errorf("replication.shards", "shards split the builtin engine's copy; MirrorMaker 2 spreads its work with tasks")
+			}
+		}
 		if sc := r.SyncConfigs; sc != nil {
 			for i, k := range sc.Keys {
 				if err := topicconf.Check(k); err != nil {

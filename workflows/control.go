@@ -158,6 +158,9 @@ func (r *runner) mirrorStart(ctx workflow.Context, st *StepState) error {
 			return err
 		}
 		st.Outputs = out
+		if n, ok := out["shards"].(float64); ok {
+			spec.Shards = int(n) // the builtin copy, split as deploy counted the partitions
+		}
 	}
 	id := r.runID + "-mirror"
 	opts := workflow.ChildWorkflowOptions{

@@ -89,3 +89,23 @@ func TestRenderDrawsProgressBars(t *testing.T) {
 		}
 	}
 }
+
+// A sharded mirror's copy activities read as one progress: sums, pooled laggards, and the
+// state of a shard that is restarting.
+func TestMergeShards(t *testing.T) {
+	now := time.Now()
+	got := mergeShards([]*activityInfo{
+		{Attempt: 1, State: "started", LastHeartbeat: now, Progress: map[string]any{"records": 100.0, "lag": 5.0, "partitions": 4.0, "behind": []any{"orders/1: 5"}, "groupSync": "ok"}},
+		{Attempt: 2, State: "scheduled", LastHeartbeat: now.Add(-time.Minute), LastFailure: "heartbeat timeout", Progress: map[string]any{"records": 50.0, "lag": 7.0, "partitions": 4.0, "behind": []any{"orders/2: 7"}}},
+	})
+	p := got.Progress
+	if p["records"] != 150.0 || p["lag"] != 12.0 || p["partitions"] != 8.0 || p["shards"] != 2 || len(p["behind"].([]any)) != 2 || p["groupSync"] != "ok" {
+		t.Fatalf("progress %v", p)
+	}
+	if got.State != "scheduled" || got.Attempt != 2 || !got.LastHeartbeat.Equal(now.Add(-time.Minute)) || got.LastFailure == "" {
+		t.Fatalf("merged %+v", got)
+	}
+	if one := (&activityInfo{State: "started"}); mergeShards([]*activityInfo{one}) != one || mergeShards(nil) != nil {
+		t.Fatal("one shard or none")
+	}
+}

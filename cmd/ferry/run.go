@@ -271,14 +271,61 @@ func fetchStatus(ctx context.Context, cl client.Client, id string) (*workflows.S
 			continue
 		}
 		if d, err := cl.DescribeWorkflowExecution(qctx, child, ""); err == nil {
+			var shards []*activityInfo
 			for _, pa := range d.GetPendingActivities() {
-				ai := pending(pa)
+				shards = append(shards, pending(pa))
+			}
+			if ai := mergeShards(shards); ai != nil {
 				ai.Step = ss.ID
 				pend[ss.ID] = ai
 			}
 		}
 	}
 	return &st, pend, nil
+}
+
+// mergeShards makes one progress of a mirror's copy activities (one per shard): records,
+// bytes, partitions, lag and rate add up, the partitions behind are pooled, and the state,
+// attempt and heartbeat are the laggard's (a shard restarting shows). Nil for none.
+func mergeShards(shards []*activityInfo) *activityInfo {
+	if len(shards) <= 1 {
+		if len(shards) == 1 {
+			return shards[0]
+		}
+		return nil
+	}
+	out := &activityInfo{State: shards[0].State, Progress: map[string]any{"shards": len(shards)}}
+	var behind []any
+	for _, sh := range shards {
+		if sh.Attempt > out.Attempt {
+			out.Attempt, out.State = sh.Attempt, sh.State
+		}
+		if out.LastHeartbeat.IsZero() || (!sh.LastHeartbeat.IsZero() && sh.LastHeartbeat.Before(out.LastHeartbeat)) {
+			out.LastHeartbeat = sh.LastHeartbeat
+		}
+		if sh.LastFailure != "" {
+			out.LastFailure = sh.LastFailure
+		}
+		for k, v := range sh.Progress {
+			switch k {
+			case "records", "bytes", "partitions", "lag", "rate":
+				n, _ := v.(float64)
+				sum, _ := out.Progress[k].(float64)
+				out.Progress[k] = sum + n
+			case "behind":
+				list, _ := v.([]any)
+				behind = append(behind, list...)
+			default:
+				if _, ok := out.Progress[k]; !ok {
+					out.Progress[k] = v // the same for every shard, or shard 0's (group sync)
+				}
+			}
+		}
+	}
+	if len(behind) > 0 {
+		out.Progress["behind"] = behind
+	}
+	return out
 }
 
 // ended fills in a run that Temporal ended from outside: terminated (by whom and why, as its

@@ -71,7 +71,6 @@ func (f *Flow) every(interval time.Duration, report func()) (stop func()) {
 // Partitions lists the partitions of the origin topics the replication copies (only those sel
 // selects too, when given), and the partition count of each topic.
 func (f *Flow) Partitions(ctx context.Context, sel *runbook.Patterns) ([]mirror.Partition, map[string]int32, error) {
-
 	topics, err := f.Origin.ListTopics(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list origin topics: %w", err)

@@ -33,6 +33,9 @@ type Config struct {
 	// origin topic's), a number, or "" (the target brokers' default). They get the origin
 	// topic's copyable configs too, as topics.sync gives them.
 	Replicas string
+	// Owns, when set, limits the copy to the partitions it owns (one shard's, see ShardOf);
+	// every selected partition when nil. Shards share the target's topics and sync topic.
+	Owns func(Partition) bool
 	// Discover is how often new topics and partitions are looked for; 10s when 0.
 	Discover time.Duration
 	// Heartbeat, when set, names the flow (origin alias, target alias) in MirrorMaker 2
@@ -578,7 +581,7 @@ func (c *copier) discoverPartitions(ctx context.Context) (map[string]map[int32]k
 		want[t.Topic] = int32(len(t.Partitions))
 		for p := range t.Partitions {
 			part := Partition{t.Topic, p}
-			if state[part] == nil {
+			if state[part] == nil && (cfg.Owns == nil || cfg.Owns(part)) {
 				fresh = append(fresh, part)
 			}
 		}

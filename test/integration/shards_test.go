@@ -1,0 +1,231 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferryhq/ferry/internal/mirror"
+	"github.com/ferryhq/ferry/internal/mm2topic"
+	"github.com/ferryhq/ferry/workflows"
+)
+
+// A builtin mirror in three shards on three ferry worker processes, copying while records
+// keep coming: the worker running one shard is killed (SIGKILL), the shard restarts on
+// another worker, a fourth worker joins later, and the migration ends exact: parity over every
+// record, and every origin offset translating to the same next record on the target.
+func TestShardedMirrorSurvivesALostWorker(t *testing.T) {
+	origin, target := kfakeCluster(t), kfakeCluster(t)
+	const partitions = 12
+	if _, err := kadm.NewClient(kclient(t, origin)).CreateTopic(context.Background(), partitions, 1, nil, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, "", newSteps())
+	e.worker.Stop() // the ferry worker processes below do all the work
+	e.worker = nil
+	var mu sync.Mutex
+	workers := map[int]*exec.Cmd{} // by pid
+	startWorker := func() {
+		w := exec.Command(ferryBin, "--address", e.server.Address(), "worker")
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		workers[w.Process.Pid] = w
+		mu.Unlock()
+	}
+	defer func() {
+		for _, w := range workers {
+			_ = w.Process.Kill()
+			_ = w.Wait()
+		}
+	}()
+	for range 3 {
+		startWorker()
+	}
+
+	// Records keep coming while the shards copy.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	pctx, stopProducing := context.WithCancel(ctx)
+	produced := make(chan int, 1)
+	go func() {
+		cl := kclient(t, origin, kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+		n := 0
+		for pctx.Err() == nil {
+			var rs []*kgo.Record
+			for range 20 {
+				rs = append(rs, &kgo.Record{Topic: "orders", Key: fmt.Appendf(nil, "customer-%d", n%50), Value: fmt.Appendf(nil, "order %d", n)})
+				n++
+			}
+			if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+				t.Error(err)
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		produced <- n
+	}()
+
+	src := fmt.Sprintf(`
+clusters:
+  origin: %s
+  target: %s
+replication: {origin: origin, target: target, topics: {include: [orders]}, groups: {include: [billing]}, shards: "3"}
+steps:
+  - {id: topics, uses: topics.sync}
+  - {id: mirror, uses: mirror.start}
+  - {id: gate, uses: approval}
+  - {id: caught_up, uses: mirror.wait, with: {maxLag: 0, interval: 200ms}}
+  - {id: translate, uses: groups.translate}
+  - {id: parity, uses: verify.parity}
+  - {id: stop, uses: mirror.stop}
+`, bootstrapYAML(origin), bootstrapYAML(target))
+	r := e.run("sharded", workflows.Input{Plan: plan(t, src)})
+	e.waitFor("sharded", "the gate", func(s *workflows.Status) bool { return step(s, "gate").Status == workflows.StepWaiting })
+	if got := step(e.status("sharded"), "mirror").Outputs["shards"]; got != float64(3) {
+		t.Fatalf("mirror.start says %v shards, want 3", got)
+	}
+	// copies are the shards copying now (started, heartbeating), by activity id.
+	copies := func(minAttempt int32) map[string]*workflowpb.PendingActivityInfo {
+		d, err := e.client.DescribeWorkflowExecution(ctx, "sharded-mirror", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]*workflowpb.PendingActivityInfo{}
+		for _, pa := range d.PendingActivities {
+			if pa.ActivityType.GetName() == "mirror.run" && pa.State == enumspb.PENDING_ACTIVITY_STATE_STARTED &&
+				pa.HeartbeatDetails != nil && pa.Attempt >= minAttempt {
+				out[pa.ActivityId] = pa
+			}
+		}
+		return out
+	}
+	var running map[string]*workflowpb.PendingActivityInfo
+	for running = copies(1); len(running) < 3; running = copies(1) {
+		if ctx.Err() != nil {
+			t.Fatalf("3 shards never copied at once: %v", running)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Kill the worker running copy-1.
+	pid, err := strconv.Atoi(strings.SplitN(running["copy-1"].LastWorkerIdentity, "@", 2)[0])
+	if err != nil {
+		t.Fatalf("worker identity %q: %v", running["copy-1"].LastWorkerIdentity, err)
+	}
+	mu.Lock()
+	victim := workers[pid]
+	mu.Unlock()
+	if victim == nil {
+		t.Fatalf("copy-1 runs on %s, not one of the worker processes", running["copy-1"].LastWorkerIdentity)
+	}
+	killed := time.Now()
+	if err := victim.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = victim.Wait()
+	for {
+		again := copies(1)
+		if pa := again["copy-1"]; len(again) == 3 && pa.Attempt >= 2 {
+			t.Logf("shard copy-1 resumed on %s %s after the kill", pa.LastWorkerIdentity, time.Since(killed).Round(100*time.Millisecond))
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("shard copy-1 never resumed: %v", again)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	startWorker() // a fourth worker joins
+	time.Sleep(2 * time.Second)
+	stopProducing()
+	n := <-produced
+
+	// billing has read part of each partition; its positions must move exactly.
+	commits := kadm.Offsets{}
+	for p := range int32(partitions) {
+		commits.Add(kadm.Offset{Topic: "orders", Partition: p, At: int64(p*37) % 500, LeaderEpoch: -1})
+	}
+	if resp, err := kadm.NewClient(kclient(t, origin)).CommitOffsets(ctx, "billing", commits); err != nil || resp.Error() != nil {
+		t.Fatalf("commit: %v %v", err, resp.Error())
+	}
+	if _, err := e.update("sharded", workflows.UpdateApprove, workflows.Approval{Step: "gate", By: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	s := e.status("sharded")
+	if got := step(s, "parity").Outputs["records"]; got != float64(n) {
+		t.Fatalf("parity compared %v records, want all %d produced", got, n)
+	}
+	t.Logf("%d records over %d partitions copied by 3 shards on 4 worker processes, one killed", n, partitions)
+	translatedExactly(ctx, t, origin, target, "orders", partitions, mm2topic.OffsetSyncs("origin"))
+	got, err := kadm.NewClient(kclient(t, target)).FetchOffsets(ctx, "billing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range int32(partitions) {
+		c, _ := commits.Lookup("orders", p)
+		if o, ok := got.Lookup("orders", p); !ok || o.At != c.At {
+			t.Errorf("billing orders/%d: %d on the origin, %v on the target (no gaps: the same)", p, c.At, o.At)
+		}
+	}
+}
+
+// translatedExactly checks, for every offset of every partition, that the next record a
+// consumer at that origin offset reads is the one at the offset it translates to.
+func translatedExactly(ctx context.Context, t *testing.T, origin, target, topic string, partitions int32, syncTopic string) {
+	t.Helper()
+	m, err := mirror.LoadMapping(ctx, []kgo.Opt{kgo.SeedBrokers(target)}, syncTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(addr string, p int32) []*kgo.Record {
+		cl := kclient(t, addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().AtStart()}}))
+		ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		end, _ := ends.Lookup(topic, p)
+		var out []*kgo.Record
+		for len(out) == 0 || out[len(out)-1].Offset < end.Offset-1 {
+			fs := cl.PollFetches(ctx)
+			if ctx.Err() != nil {
+				t.Fatalf("read %s/%d: %v", topic, p, ctx.Err())
+			}
+			out = append(out, fs.Records()...)
+		}
+		return out
+	}
+	for p := range partitions {
+		o, tg := read(origin, p), read(target, p)
+		if len(o) != len(tg) {
+			t.Fatalf("%s/%d: %d records on the origin, %d on the target", topic, p, len(o), len(tg))
+		}
+		part := mirror.Partition{Topic: topic, Partition: p}
+		end := tg[len(tg)-1].Offset + 1
+		hasData := func(from, to int64) (bool, error) {
+			return mirror.HasData(ctx, []kgo.Opt{kgo.SeedBrokers(origin)}, part, from, to)
+		}
+		for i, rec := range o {
+			got, err := m.Translate(part, rec.Offset, end, hasData)
+			if err != nil {
+				t.Fatalf("%s: translate %d: %v", part, rec.Offset, err)
+			}
+			if got != tg[i].Offset || string(tg[i].Value) != string(rec.Value) {
+				t.Fatalf("%s: origin %d (%s) translated to %d, but the same record is at target %d", part, rec.Offset, rec.Value, got, tg[i].Offset)
+			}
+		}
+	}
+}
