@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -131,12 +132,15 @@ func rawCopy(b *testing.B, origin, target []kgo.Opt, topic, to string, n int) ti
 	return time.Since(start)
 }
 
+var benchRounds atomic.Int64
+
 // BenchmarkMirrorVsRawCopy copies the same 1,000,000 x 1 KiB records (12 partitions)
 // between cluster processes with a raw franz-go consume->produce loop (the ceiling) and with
 // the builtin mirror, and reports both, the ratio, the mirror's peak Go heap, and
 // verify.parity's digest throughput. Each copies into a target process of its own, and they
 // take turns going first: a kfake target holding a gigabyte more copies slower (its heap
-// and garbage collector grow), which made whichever ran second look slow.
+// and garbage collector grow), which made whichever ran second look slow. Their goroutines
+// are labelled (copier=raw|mirror): -cpuprofile, then pprof -tagfocus copier=mirror.
 // FERRY_BENCH_RECORDS changes the count.
 func BenchmarkMirrorVsRawCopy(b *testing.B) {
 	n := benchRecords()
@@ -144,14 +148,15 @@ func BenchmarkMirrorVsRawCopy(b *testing.B) {
 	defer stopOrigin()
 	fill(b, origin, "orders", n)
 	mb := float64(n) * 1024 / (1 << 20)
-	round := 0
 	for b.Loop() {
-		round++
+		round := benchRounds.Add(1) // across -count runs too, each a call of its own
 		var raw time.Duration
 		copyRaw := func() {
 			to, stop := clusterProcess(b)
 			defer stop()
-			raw = rawCopy(b, origin, to, "orders", "raw.orders", n)
+			pprof.Do(context.Background(), pprof.Labels("copier", "raw"), func(context.Context) {
+				raw = rawCopy(b, origin, to, "orders", "raw.orders", n)
+			})
 		}
 		if round%2 == 0 {
 			copyRaw()
@@ -193,7 +198,7 @@ func BenchmarkMirrorVsRawCopy(b *testing.B) {
 					cancel()
 				}
 			}}
-		go func() { done <- Run(ctx, cfg) }()
+		go pprof.Do(ctx, pprof.Labels("copier", "mirror"), func(ctx context.Context) { done <- Run(ctx, cfg) })
 		if err := <-done; err != nil {
 			b.Fatal(err)
 		}

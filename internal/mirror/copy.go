@@ -108,7 +108,8 @@ type partState struct {
 	// none to copy (zero while caught up).
 	behind time.Time
 	bytes  int64
-	limit  int32 // the largest record batch the target topic takes
+	limit  int32  // the largest record batch the target topic takes
+	topic  string // the target topic (Rename, once per partition rather than per record)
 }
 
 // copier is one running copy: its clients, what it knows of each partition, its counters.
@@ -359,16 +360,18 @@ func (c *copier) take(fs kgo.Fetches) (syncs, out []*kgo.Record) {
 				syncs = append(syncs, OffsetSync{Partition: part, Upstream: r.Offset, Downstream: st.down}.Record(c.cfg.SyncTopic))
 				st.needSync = false
 			}
-			rec := &kgo.Record{
-				Topic: c.cfg.Rename(r.Topic), Partition: r.Partition,
-				Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp,
-			}
+			// The fetched record itself goes to the target under its target topic: a new
+			// record each would be the copy's largest allocation. Key, value, headers,
+			// timestamp and partition stay; the producer overwrites offset, producer id and
+			// attributes when the target acknowledges it.
+			next := r.Offset + 1
+			r.Topic, r.Context = st.topic, nil
 			if recordBytes(r)+batchOverhead > int(st.limit) {
 				// It may not fit: keep its origin offset for the error that names it.
-				rec.Context = context.WithValue(context.Background(), originOffsetKey{}, r.Offset)
+				r.Context = context.WithValue(context.Background(), originOffsetKey{}, r.Offset)
 			}
-			out = append(out, rec)
-			st.next = r.Offset + 1
+			out = append(out, r)
+			st.next = next
 			st.down++
 			st.lastTS = r.Timestamp
 			st.records++
@@ -412,6 +415,11 @@ func (c *copier) send(out []*kgo.Record) error {
 
 // produced counts a copied record, or keeps the first error that stops the copy.
 func (c *copier) produced(r *kgo.Record, err error) {
+	if err == nil { // every record but a failed one: nothing to inspect
+		c.records.Add(1)
+		c.bytes.Add(int64(len(r.Key) + len(r.Value)))
+		return
+	}
 	if errors.Is(err, kerr.MessageTooLarge) {
 		at, _ := r.Context.Value(originOffsetKey{}).(int64)
 		var e error = &RecordTooLargeError{Topic: r.Topic, Partition: r.Partition, OriginOffset: at,
@@ -424,13 +432,8 @@ func (c *copier) produced(r *kgo.Record, err error) {
 		c.produceErr.CompareAndSwap(nil, &e)
 		return
 	}
-	if err != nil {
-		e := fmt.Errorf("produce to %s/%d: %w", r.Topic, r.Partition, err)
-		c.produceErr.CompareAndSwap(nil, &e)
-		return
-	}
-	c.records.Add(1)
-	c.bytes.Add(int64(len(r.Key) + len(r.Value)))
+	e := fmt.Errorf("produce to %s/%d: %w", r.Topic, r.Partition, err)
+	c.produceErr.CompareAndSwap(nil, &e)
 }
 
 // heartbeat writes a MirrorMaker 2 heartbeat of the flow.
@@ -620,7 +623,7 @@ func (c *copier) discoverPartitions(ctx context.Context) (map[string]map[int32]k
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(min(10*time.Millisecond<<min(try, 4), 100*time.Millisecond)): // new topics show up in tens of ms
 		}
 	}
 	starts, err := origin.adm.ListStartOffsets(ctx, originTopics...)
@@ -641,7 +644,7 @@ func (c *copier) discoverPartitions(ctx context.Context) (map[string]map[int32]k
 			}
 			next = s.Offset
 		}
-		state[p] = &partState{next: next, down: end.Offset, needSync: true, limit: c.batchLimit(cfg.Rename(p.Topic))}
+		state[p] = &partState{next: next, down: end.Offset, needSync: true, limit: c.batchLimit(cfg.Rename(p.Topic)), topic: cfg.Rename(p.Topic)}
 		if out[p.Topic] == nil {
 			out[p.Topic] = map[int32]kgo.Offset{}
 		}
