@@ -15,10 +15,11 @@ import (
 	"github.com/ferryhq/ferry/runbook"
 )
 
-// BenchmarkGroupsTranslate moves 2,000 groups x 100 partitions (goal: under 10 s) through
-// the groups.translate activity, on kfake clusters mirrored by the builtin engine.
-func BenchmarkGroupsTranslate(b *testing.B) {
-	const groups, partitions = 2000, 100
+// standbyWithGroups is a kfake origin whose orders topic (partitions x 10 records) the builtin
+// mirror copied to a kfake target, with groups committed at positions all over it, and the
+// step input of a step over that flow.
+func standbyWithGroups(b *testing.B, groups, partitions int) runbook.StepInput {
+	b.Helper()
 	ctx := context.Background()
 	newCluster := func() string {
 		c, err := kfake.NewCluster(kfake.NumBrokers(1))
@@ -32,7 +33,7 @@ func BenchmarkGroupsTranslate(b *testing.B) {
 	ocl, _ := kgo.NewClient(kgo.SeedBrokers(origin), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	defer ocl.Close()
 	oadm := kadm.NewClient(ocl)
-	if _, err := oadm.CreateTopic(ctx, partitions, 1, nil, "orders"); err != nil {
+	if _, err := oadm.CreateTopic(ctx, int32(partitions), 1, nil, "orders"); err != nil {
 		b.Fatal(err)
 	}
 	var rs []*kgo.Record
@@ -61,7 +62,7 @@ func BenchmarkGroupsTranslate(b *testing.B) {
 			Origin: []kgo.Opt{kgo.SeedBrokers(origin)}, Target: []kgo.Opt{kgo.SeedBrokers(target)},
 			Select: rep.Topics.Select, SyncTopic: rep.SyncTopic(), ProgressInterval: 10 * time.Millisecond,
 			Progress: func(p mirror.Progress) {
-				if p.Records >= partitions*10 {
+				if p.Records >= int64(partitions*10) {
 					cancel()
 				}
 			},
@@ -70,13 +71,20 @@ func BenchmarkGroupsTranslate(b *testing.B) {
 	if err := <-done; err != nil {
 		b.Fatal(err)
 	}
+	return runbook.StepInput{StepID: "translate", Replication: rep, Clusters: map[string]*runbook.Cluster{
+		"origin": {Bootstrap: []string{origin}}, "target": {Bootstrap: []string{target}},
+	}, With: map[string]any{"force": true}}
+}
+
+// BenchmarkGroupsTranslate moves 2,000 groups x 100 partitions (goal: under 10 s) through
+// the groups.translate activity, on kfake clusters mirrored by the builtin engine.
+func BenchmarkGroupsTranslate(b *testing.B) {
+	const groups, partitions = 2000, 100
+	in := standbyWithGroups(b, groups, partitions)
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	a := &Activities{}
 	env.RegisterActivity(a.groupsTranslate)
-	in := runbook.StepInput{StepID: "translate", Replication: rep, Clusters: map[string]*runbook.Cluster{
-		"origin": {Bootstrap: []string{origin}}, "target": {Bootstrap: []string{target}},
-	}, With: map[string]any{"force": true}}
 	for b.Loop() {
 		v, err := env.ExecuteActivity(a.groupsTranslate, in)
 		if err != nil {
@@ -91,4 +99,39 @@ func BenchmarkGroupsTranslate(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(groups*partitions), "partitions/op")
+}
+
+// BenchmarkTenThousandGroups runs groups.translate and drill.measure over 10,000 groups
+// (10 partitions each) of a builtin-mirrored standby, and reports each one's seconds.
+func BenchmarkTenThousandGroups(b *testing.B) {
+	const groups, partitions = 10_000, 10
+	in := standbyWithGroups(b, groups, partitions)
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	a := &Activities{}
+	env.RegisterActivity(a.groupsTranslate)
+	env.RegisterActivity(a.drillMeasure)
+	drill := in
+	drill.StepID, drill.With = "drill", nil
+	for b.Loop() {
+		start := time.Now()
+		if _, err := env.ExecuteActivity(a.groupsTranslate, in); err != nil {
+			b.Fatal(err)
+		}
+		translated := time.Since(start)
+		start = time.Now()
+		v, err := env.ExecuteActivity(a.drillMeasure, drill)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var res runbook.StepResult
+		if err := v.Get(&res); err != nil {
+			b.Fatal(err)
+		}
+		if m := res.Outputs["missing"]; m != float64(0) && m != int64(0) && m != 0 {
+			b.Fatalf("the drill found %v groups missing on the target after the translation", m)
+		}
+		b.ReportMetric(translated.Seconds(), "translate-s")
+		b.ReportMetric(time.Since(start).Seconds(), "drill-s")
+	}
 }
