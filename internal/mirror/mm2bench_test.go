@@ -53,6 +53,7 @@ func BenchmarkMirrorVsMirrorMaker2(b *testing.B) {
 
 		// Ferry's builtin mirror, then its translation.
 		mctx, cancel := context.WithCancel(ctx)
+		ferryUse := measure(os.Getpid())
 		start := time.Now()
 		var builtin time.Duration
 		done := make(chan error, 1)
@@ -70,6 +71,7 @@ func BenchmarkMirrorVsMirrorMaker2(b *testing.B) {
 		if err := <-done; err != nil {
 			b.Fatal(err)
 		}
+		ferryCPU, ferryRSS := ferryUse.end()
 		cut := time.Now()
 		m, err := LoadMapping(ctx, tOpts, mm2topic.OffsetSyncs("ferry"))
 		if err != nil {
@@ -91,12 +93,19 @@ func BenchmarkMirrorVsMirrorMaker2(b *testing.B) {
 		}
 		ferryCut := time.Since(cut)
 
+		// The builtin in 2 and 4 shards, in this one process.
+		sharded := map[int]time.Duration{}
+		for _, shards := range []int{2, 4} {
+			sharded[shards] = copyShards(b, oOpts, tOpts, fmt.Sprintf("ferry%d", shards), shards, n)
+		}
+
 		// MirrorMaker 2 on Connect, then its checkpoints.
 		worker := kafkatest.StartConnect(b, target.Addr)
 		rep := &runbook.Replication{Origin: "origin", Target: "target", Alias: "mm2", Naming: "prefixed",
 			Topics: runbook.Patterns{Include: []string{"orders"}}, Groups: runbook.Patterns{Include: []string{"billing"}},
 			Connect: &runbook.Connect{URL: worker.URL, TasksMax: 4}}
 		cc := connect.New(worker.URL, "", "")
+		mm2Use := measure(worker.Pid())
 		start = time.Now()
 		for name, cfg := range connect.Connectors("bench", rep, map[string]string{"bootstrap.servers": origin.Addr}, map[string]string{"bootstrap.servers": target.Addr}, 0) {
 			if err := cc.Put(ctx, name, cfg); err != nil {
@@ -117,6 +126,7 @@ func BenchmarkMirrorVsMirrorMaker2(b *testing.B) {
 				}
 			}
 		}
+		mm2CPU, mm2RSS := mm2Use.end()
 		caughtUp := time.Now()
 		cps, err := waitCheckpoints(ctx, tOpts, "billing", committed, 5*time.Minute)
 		if err != nil {
@@ -132,17 +142,29 @@ func BenchmarkMirrorVsMirrorMaker2(b *testing.B) {
 
 		w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintf(w, "\n%d x 1 KiB, 12 partitions, Apache Kafka 4.1 -> 4.1\t\t\t\t\t\n", n)
-		fmt.Fprintln(w, "engine\tMB/s\tcatch-up\tcutover\tduplicates\tskipped\t")
-		fmt.Fprintf(w, "raw franz-go copy (ceiling)\t%.1f\t%s\t-\t-\t-\t\n", mb/raw.Seconds(), raw.Round(time.Millisecond))
-		fmt.Fprintf(w, "Ferry builtin mirror\t%.1f\t%s\t%s\t%d\t%d\t\n", mb/builtin.Seconds(), builtin.Round(time.Millisecond), ferryCut.Round(time.Millisecond), ferryDup, ferryLost)
-		fmt.Fprintf(w, "MirrorMaker 2 (Connect, 4 tasks)\t%.1f\t%s\t%s\t%d\t%d\t\n", mb/mm2.Seconds(), mm2.Round(time.Millisecond), mm2Cut.Round(time.Millisecond), mm2Dup, mm2Lost)
-		fmt.Fprintf(w, "builtin / MirrorMaker 2\t%.2fx\t\t\t\t\t\n", mm2.Seconds()/builtin.Seconds())
+		gb := mb / 1024
+		fmt.Fprintln(w, "engine\tMB/s\tcatch-up\tCPU s/GB\tpeak RSS MB\tcutover\tduplicates\tskipped\t")
+		fmt.Fprintf(w, "raw franz-go copy (ceiling)\t%.1f\t%s\t-\t-\t-\t-\t-\t\n", mb/raw.Seconds(), raw.Round(time.Millisecond))
+		fmt.Fprintf(w, "Ferry builtin mirror\t%.1f\t%s\t%.1f\t%d\t%s\t%d\t%d\t\n", mb/builtin.Seconds(), builtin.Round(time.Millisecond),
+			ferryCPU.Seconds()/gb, ferryRSS>>20, ferryCut.Round(time.Millisecond), ferryDup, ferryLost)
+		for _, shards := range []int{2, 4} {
+			fmt.Fprintf(w, "builtin, %d shards in one process\t%.1f\t%s\t-\t-\t-\t-\t-\t\n", shards, mb/sharded[shards].Seconds(), sharded[shards].Round(time.Millisecond))
+		}
+		fmt.Fprintf(w, "MirrorMaker 2 (Connect, 4 tasks)\t%.1f\t%s\t%.1f\t%d\t%s\t%d\t%d\t\n", mb/mm2.Seconds(), mm2.Round(time.Millisecond),
+			mm2CPU.Seconds()/gb, mm2RSS>>20, mm2Cut.Round(time.Millisecond), mm2Dup, mm2Lost)
+		fmt.Fprintf(w, "builtin / MirrorMaker 2\t%.2fx\t\t%.2fx\t\t\t\t\t\n", mm2.Seconds()/builtin.Seconds(), ferryCPU.Seconds()/mm2CPU.Seconds())
+		fmt.Fprintf(w, "goals: builtin >= 1.0x raw (%.2fx); builtin CPU/GB <= 0.5x MM2's (%.2fx)\t\t\t\t\t\t\t\t\n",
+			raw.Seconds()/builtin.Seconds(), ferryCPU.Seconds()/mm2CPU.Seconds())
 		w.Flush()
 		b.ReportMetric(mb/raw.Seconds(), "raw-MB/s")
 		b.ReportMetric(mb/builtin.Seconds(), "builtin-MB/s")
 		b.ReportMetric(mb/mm2.Seconds(), "mm2-MB/s")
 		b.ReportMetric(float64(ferryDup), "ferry-duplicates")
 		b.ReportMetric(float64(mm2Dup), "mm2-duplicates")
+		b.ReportMetric(ferryCPU.Seconds()/gb, "builtin-CPU-s/GB")
+		b.ReportMetric(mm2CPU.Seconds()/gb, "mm2-CPU-s/GB")
+		b.ReportMetric(float64(ferryRSS>>20), "builtin-peak-RSS-MB")
+		b.ReportMetric(float64(mm2RSS>>20), "mm2-peak-RSS-MB")
 		if ferryDup != 0 || ferryLost != 0 {
 			b.Fatalf("Ferry's translation is not exact: %d duplicates, %d skipped", ferryDup, ferryLost)
 		}

@@ -15,13 +15,11 @@ import (
 	"github.com/ferryhq/ferry/internal/mm2topic"
 )
 
-// copyWithShards runs shards copies of the orders topic at once in this process, each owning
-// its partitions as a sharded mirror's activities do, into a fresh target process, and
-// returns how long until all n records were copied.
-func copyWithShards(b *testing.B, origin []kgo.Opt, shards, n int) time.Duration {
+// copyShards runs shards copies of the orders topic at once in this process, each owning its
+// partitions as a sharded mirror's activities do, into prefix.orders on target, and returns
+// how long until all n records were copied.
+func copyShards(b *testing.B, origin, target []kgo.Opt, prefix string, shards, n int) time.Duration {
 	b.Helper()
-	target, stop := clusterProcess(b)
-	defer stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var copied atomic.Int64
@@ -31,9 +29,10 @@ func copyWithShards(b *testing.B, origin []kgo.Opt, shards, n int) time.Duration
 	errs := make(chan error, shards)
 	start := time.Now()
 	for shard := range shards {
-		cfg := Config{Origin: origin, Target: target, SyncTopic: mm2topic.OffsetSyncs("origin"),
-			Select: func(t string) bool { return t == "orders" }, ProgressInterval: 10 * time.Millisecond,
-			Owns: func(p Partition) bool { return ShardOf(p, shards) == shard },
+		cfg := Config{Origin: origin, Target: target, SyncTopic: mm2topic.OffsetSyncs(prefix),
+			Select: func(t string) bool { return t == "orders" }, Rename: func(t string) string { return prefix + "." + t },
+			ProgressInterval: 10 * time.Millisecond,
+			Owns:             func(p Partition) bool { return ShardOf(p, shards) == shard },
 			Progress: func(p Progress) {
 				if d := p.Records - perShard[shard].Swap(p.Records); copied.Add(d) >= int64(n) {
 					once.Do(func() { close(done) })
@@ -69,7 +68,9 @@ func BenchmarkShardsOnOneMachine(b *testing.B) {
 	for b.Loop() {
 		var one float64
 		for _, shards := range []int{1, 2, 4} {
-			rate := mb / copyWithShards(b, origin, shards, n).Seconds()
+			target, stop := clusterProcess(b)
+			rate := mb / copyShards(b, origin, target, "origin", shards, n).Seconds()
+			stop()
 			if shards == 1 {
 				one = rate
 			}

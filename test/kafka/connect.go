@@ -183,3 +183,6 @@ func RemoteOffsets(tb testing.TB, bootstrap, sourceAlias, group string) map[stri
 	}
 	return out
 }
+
+// Pid is the worker JVM's process id (to measure what it uses).
+func (c *Connect) Pid() int { return c.proc.cmd.Process.Pid }
