@@ -1,7 +1,9 @@
 // Package kubetest runs a real kube-apiserver and etcd (through envtest) for Ferry's
 // Kubernetes tests, with the CRDs of the Strimzi and Event Streams resources Ferry touches,
 // users with and without Ferry's RBAC, and stand-ins for what no apiserver does on its own:
-// a kubelet that runs in-process Kafka apps per Deployment, and an operator status writer.
+// a kubelet that runs in-process Kafka apps per Deployment, and the Strimzi (Event Streams)
+// operators' parts Ferry depends on: KafkaUsers made real users, KafkaMirrorMaker2s made
+// MirrorMaker 2 connectors on a Connect worker.
 //
 // The binaries are built from Go modules by `go tool task kube:assets` (test/kube/assets.sh)
 // into ~/.cache/ferry/kube/<version>.

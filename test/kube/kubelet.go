@@ -12,7 +12,6 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ferryhq/ferry/internal/kube"
@@ -47,12 +46,10 @@ type Kubelet struct {
 
 	mu   sync.Mutex
 	pods map[string]*pod
-	errs []error
 	// Producers are the producers run so far, by workload name.
 	Producers map[string]*sandbox.Producer
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	loop // its reconcile every 50 ms; Errors are the problems it met (bad templates, Kafka)
 }
 
 type pod struct {
@@ -63,46 +60,18 @@ type pod struct {
 
 // StartKubelet starts the stand-in for one namespace.
 func StartKubelet(c *kube.Client, namespace string, ledger *sandbox.Ledger) *Kubelet {
-	ctx, cancel := context.WithCancel(context.Background())
-	k := &Kubelet{c: c, ns: namespace, ledger: ledger, pods: map[string]*pod{}, Producers: map[string]*sandbox.Producer{}, cancel: cancel, done: make(chan struct{})}
-	go k.loop(ctx)
+	k := &Kubelet{c: c, ns: namespace, ledger: ledger, pods: map[string]*pod{}, Producers: map[string]*sandbox.Producer{}}
+	k.start(50*time.Millisecond, k.sync)
 	return k
 }
 
 // Stop stops every app (producers flush, consumers commit) and the loop.
 func (k *Kubelet) Stop() {
-	k.cancel()
-	<-k.done
+	k.loop.Stop()
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for _, p := range k.pods {
 		_, _ = p.app.Scale(context.Background(), 0)
-	}
-}
-
-// Errors are the problems the stand-in met (bad templates, Kafka failures).
-func (k *Kubelet) Errors() []error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return append([]error(nil), k.errs...)
-}
-
-func (k *Kubelet) loop(ctx context.Context) {
-	defer close(k.done)
-	for ctx.Err() == nil {
-		// A conflict means someone (Ferry) changed the workload meanwhile: the next round
-		// sees the new generation.
-		if err := k.sync(ctx); err != nil && ctx.Err() == nil && !apierrors.IsConflict(err) {
-			k.mu.Lock()
-			if len(k.errs) < 100 {
-				k.errs = append(k.errs, err)
-			}
-			k.mu.Unlock()
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(50 * time.Millisecond):
-		}
 	}
 }
 

@@ -54,7 +54,7 @@ func StartUserOperator(c *kube.Client, group, namespace, cluster string, admin *
 		return nil, err
 	}
 	o := &UserOperator{c: c, group: group, namespace: namespace, cluster: cluster, admin: admin, users: map[string]bool{}}
-	o.start(o.sync)
+	o.start(200*time.Millisecond, o.sync)
 	return o, nil
 }
 
@@ -265,7 +265,7 @@ type MirrorMakerOperator struct {
 // StartMirrorMakerOperator starts the stand-in.
 func StartMirrorMakerOperator(c *kube.Client, group, namespace, connectURL string) *MirrorMakerOperator {
 	o := &MirrorMakerOperator{c: c, group: group, namespace: namespace, connect: connect.New(connectURL, "", ""), applied: map[string][]string{}}
-	o.start(o.sync)
+	o.start(200*time.Millisecond, o.sync)
 	return o
 }
 
@@ -446,7 +446,8 @@ func (o *MirrorMakerOperator) writeStatus(ctx context.Context, u *unstructured.U
 	return err
 }
 
-// loop runs a stand-in's reconcile every 200ms until Stop, keeping the errors it met.
+// loop runs a stand-in's reconcile until Stop, keeping the errors it met. A conflict is not
+// one: someone (Ferry) changed the object meanwhile, and the next round sees the change.
 type loop struct {
 	mu     sync.Mutex
 	errs   []error
@@ -454,7 +455,7 @@ type loop struct {
 	done   chan struct{}
 }
 
-func (l *loop) start(sync func(context.Context) error) {
+func (l *loop) start(every time.Duration, sync func(context.Context) error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel, l.done = cancel, make(chan struct{})
 	go func() {
@@ -469,7 +470,7 @@ func (l *loop) start(sync func(context.Context) error) {
 			}
 			select {
 			case <-ctx.Done():
-			case <-time.After(200 * time.Millisecond):
+			case <-time.After(every):
 			}
 		}
 	}()
