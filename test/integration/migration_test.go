@@ -44,7 +44,11 @@ func kclient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
 func seedOrigin(t *testing.T, addr string) {
 	ctx := context.Background()
 	adm := kadm.NewClient(kclient(t, addr))
-	if _, err := adm.CreateTopic(ctx, 3, 1, nil, "orders"); err != nil {
+	// The records carry 2023 timestamps: on Apache Kafka the default 7-day retention would
+	// delete them at the first retention check, 30 s after the broker started (a slow CI
+	// run saw parity compare what was left). topics.sync gives the target the same.
+	never := "-1"
+	if _, err := adm.CreateTopic(ctx, 3, 1, map[string]*string{"retention.ms": &never}, "orders"); err != nil {
 		t.Fatal(err)
 	}
 	prod := kclient(t, addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
