@@ -364,11 +364,23 @@ func (c *Consumer) loop(ctx context.Context, cl *kgo.Client, done chan struct{})
 			c.ledger.process(r)
 		}
 		c.ledger.mu.Unlock()
-		// Processed, then committed: a crash in between re-reads (at-least-once), as real
-		// consumers do; a clean stop never does.
-		for cl.CommitRecords(ctx, rs...) != nil && ctx.Err() == nil { // stopped: left uncommitted
-			time.Sleep(50 * time.Millisecond)
+		commit(ctx, cl, rs)
+	}
+}
+
+// commit commits what the consumer processed: a crash between processing and commit re-reads
+// (at-least-once), as real consumers do, but a clean stop never does. A stop during the commit
+// waits for it (up to 5 s: a cluster that no longer answers keeps them uncommitted); until the
+// stop, a failing commit is retried.
+func commit(stopped context.Context, cl *kgo.Client, rs []*kgo.Record) {
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := cl.CommitRecords(ctx, rs...)
+		cancel()
+		if err == nil || stopped.Err() != nil {
+			return
 		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
