@@ -85,46 +85,52 @@ func (d *Drill) Check(maxRPO time.Duration, maxBehind *int64) error {
 }
 
 // measureRPO finds the oldest record not yet copied; it returns the target's end offsets.
-func (f *Flow) measureRPO(ctx context.Context, d *Drill, m *mirror.Mapping, now time.Time) (kadm.ListedOffsets, error) {
+func (f *Flow) measureRPO(ctx context.Context, d *Drill, m *mirror.Mapping, now time.Time) (offsets, error) {
 	parts, counts, err := f.Partitions(ctx, nil)
 	if err != nil || len(parts) == 0 {
-		return kadm.ListedOffsets{}, err
+		return offsets{}, err
 	}
 	topics, targets := f.topicNames(counts)
-	lso, err := f.Origin.ListCommittedOffsets(ctx, topics...)
+	lso, err := listOffsets(ctx, f.Origin, "origin", logStable, topics)
 	if err != nil {
-		return nil, fmt.Errorf("origin end offsets: %w", err)
+		return offsets{}, err
 	}
-	tends, err := f.Target.ListEndOffsets(ctx, targets...)
+	tends, err := listOffsets(ctx, f.Target, "target", logEnd, targets)
 	if err != nil {
-		return nil, fmt.Errorf("target end offsets: %w", err)
+		return offsets{}, err
 	}
 	var worst string // the partition that sets the RPO
 	for _, part := range parts {
-		oe, _ := lso.Lookup(part.Topic, part.Partition)
-		te, ok := tends.Lookup(f.Rep.TargetTopic(part.Topic), part.Partition)
+		oe, err := lso.at(part)
+		if err != nil {
+			return offsets{}, err
+		}
 		copied := int64(0) // nothing copied: every record is at risk
-		if ok && te.Err == nil {
-			if c, ok := m.Resume(part, te.Offset); ok {
+		te, err := tends.at(f.targetPartition(part))
+		switch {
+		case errors.Is(err, errAbsent):
+			d.Report = append(d.Report, fmt.Sprintf("%s: not on the target", part))
+		case err != nil:
+			return offsets{}, err
+		default:
+			if c, ok := m.Resume(part, te); ok {
 				copied = c
 			}
-		} else {
-			d.Report = append(d.Report, fmt.Sprintf("%s: not on the target", part))
 		}
-		if copied >= oe.Offset {
+		if copied >= oe {
 			continue
 		}
 		rec, err := mirror.FirstRecord(ctx, f.OriginOpts, part, copied)
 		if err != nil {
-			return nil, fmt.Errorf("%s: read origin: %w", part, err)
+			return offsets{}, fmt.Errorf("%s: read origin: %w", part, err)
 		}
 		if rec == nil {
 			continue // only transaction markers left
 		}
-		d.Lag += oe.Offset - rec.Offset
+		d.Lag += oe - rec.Offset
 		if age := now.Sub(rec.Timestamp); age > d.RPO {
 			d.RPO = age
-			worst = fmt.Sprintf("%s: %d offsets not copied, the oldest written %s ago", part, oe.Offset-rec.Offset, age.Round(time.Millisecond))
+			worst = fmt.Sprintf("%s: %d offsets not copied, the oldest written %s ago", part, oe-rec.Offset, age.Round(time.Millisecond))
 		}
 	}
 	if worst != "" {
@@ -134,7 +140,7 @@ func (f *Flow) measureRPO(ctx context.Context, d *Drill, m *mirror.Mapping, now 
 }
 
 // measureGroups compares each group's target position with its exact one and reads there.
-func (f *Flow) measureGroups(ctx context.Context, d *Drill, m *mirror.Mapping, tends kadm.ListedOffsets, sel *runbook.Patterns, trial bool) error {
+func (f *Flow) measureGroups(ctx context.Context, d *Drill, m *mirror.Mapping, tends offsets, sel *runbook.Patterns, trial bool) error {
 	groups, err := f.Groups(ctx, sel)
 	if err != nil {
 		return err
@@ -190,18 +196,22 @@ const trialReads = 16
 
 // measureGroup finds how far one group's target positions are behind its exact ones, and the
 // positions a consumer there would read from.
-func (f *Flow) measureGroup(ctx context.Context, d *Drill, m *mirror.Mapping, tends kadm.ListedOffsets, g string, origin kadm.Offsets, cur kadm.OffsetResponses) (map[string]map[int32]kgo.Offset, int64, error) {
+func (f *Flow) measureGroup(ctx context.Context, d *Drill, m *mirror.Mapping, tends offsets, g string, origin kadm.Offsets, cur kadm.OffsetResponses) (map[string]map[int32]kgo.Offset, int64, error) {
 	var behind int64
 	positions := map[string]map[int32]kgo.Offset{}
 	for _, o := range origin.Sorted() {
 		if o.At < 0 || !f.Rep.Replicates(o.Topic) {
 			continue
 		}
+		p := mirror.Partition{Topic: o.Topic, Partition: o.Partition}
 		tt := f.Rep.TargetTopic(o.Topic)
-		te, _ := tends.Lookup(tt, o.Partition)
-		at, err := f.translate(ctx, m, mirror.Partition{Topic: o.Topic, Partition: o.Partition}, o.At, te.Offset)
+		te, err := tends.at(f.targetPartition(p))
+		if err != nil && !errors.Is(err, errAbsent) { // absent: no position there either (below)
+			return nil, 0, err
+		}
+		at, err := f.translate(ctx, m, p, o.At, te)
 		if errors.Is(err, mirror.ErrNotMirrored) {
-			at = te.Offset // what the group read is not all copied: RPO counts it
+			at = te // what the group read is not all copied: RPO counts it
 		} else if err != nil {
 			return nil, 0, fmt.Errorf("group %s: %w", g, err)
 		}
@@ -216,7 +226,7 @@ func (f *Flow) measureGroup(ctx context.Context, d *Drill, m *mirror.Mapping, te
 		case c.At < at:
 			behind += at - c.At
 		}
-		if c.At < te.Offset {
+		if c.At < te {
 			if positions[tt] == nil {
 				positions[tt] = map[int32]kgo.Offset{}
 			}

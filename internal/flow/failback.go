@@ -2,6 +2,7 @@ package flow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -83,11 +84,11 @@ func (f *Flow) PrepareFailback(ctx context.Context, alias string) (*Failback, er
 		return nil, err
 	}
 	topics, targets := f.topicNames(counts)
-	ostarts, oends, err := listOffsets(ctx, f.Origin, "origin", topics)
+	ologs, err := listLogs(ctx, f.Origin, "origin", topics)
 	if err != nil {
 		return nil, err
 	}
-	tstarts, tends, err := listOffsets(ctx, f.Target, "target", targets)
+	tlogs, err := listLogs(ctx, f.Target, "target", targets)
 	if err != nil {
 		return nil, err
 	}
@@ -107,16 +108,20 @@ func (f *Flow) PrepareFailback(ctx context.Context, alias string) (*Failback, er
 	changed := false
 	for i, p := range parts {
 		f.progress(map[string]any{"status": fmt.Sprintf("partition %d of %d: %s", i+1, len(parts), p), "done": i, "total": len(parts)})
-		os, _ := ostarts.Lookup(p.Topic, p.Partition)
-		oe, _ := oends.Lookup(p.Topic, p.Partition)
+		os, oe, err := ologs.span(p)
+		if err != nil {
+			return nil, err
+		}
 		tp := f.targetPartition(p)
-		ts, ok := tstarts.Lookup(tp.Topic, tp.Partition)
-		te, _ := tends.Lookup(tp.Topic, tp.Partition)
-		if !ok || ts.Err != nil || te.Err != nil {
-			out.ToCopy += oe.Offset - os.Offset // born on the origin: the mirror creates it
+		ts, te, err := tlogs.span(tp)
+		if errors.Is(err, errAbsent) {
+			out.ToCopy += oe - os // born on the origin: the mirror creates it
 			continue
 		}
-		b, err := f.failbackPartition(ctx, p, fwd.Syncs(f.targetPartition(p)), prev.Syncs(p), os.Offset, oe.Offset, ts.Offset, te.Offset)
+		if err != nil {
+			return nil, err
+		}
+		b, err := f.failbackPartition(ctx, p, fwd.Syncs(f.targetPartition(p)), prev.Syncs(p), os, oe, ts, te)
 		if err != nil {
 			return nil, err
 		}
@@ -125,7 +130,7 @@ func (f *Flow) PrepareFailback(ctx context.Context, alias string) (*Failback, er
 		if b.stranded.To > b.stranded.From {
 			out.Stranded = append(out.Stranded, b.stranded)
 		}
-		out.ToCopy += max(0, oe.Offset-b.resume)
+		out.ToCopy += max(0, oe-b.resume)
 		out.Partitions++
 	}
 	if err := f.countStranded(ctx, out.Stranded); err != nil {
@@ -138,19 +143,6 @@ func (f *Flow) PrepareFailback(ctx context.Context, alias string) (*Failback, er
 	}
 	out.Syncs = len(back)
 	return out, nil
-}
-
-// listOffsets lists the start and end offsets of topics on one side.
-func listOffsets(ctx context.Context, adm *kadm.Client, side string, topics []string) (kadm.ListedOffsets, kadm.ListedOffsets, error) {
-	starts, err := adm.ListStartOffsets(ctx, topics...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s start offsets: %w", side, err)
-	}
-	ends, err := adm.ListEndOffsets(ctx, topics...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s end offsets: %w", side, err)
-	}
-	return starts, ends, nil
 }
 
 // partitionFailback is one partition's part of a failback.

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/ferryhq/ferry/internal/mirror"
@@ -19,13 +20,9 @@ func (f *Flow) ForeignData(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	_, targets := f.topicNames(counts)
-	starts, err := f.Target.ListStartOffsets(ctx, targets...)
+	tlogs, err := listLogs(ctx, f.Target, "target", targets)
 	if err != nil {
-		return nil, fmt.Errorf("target start offsets: %w", err)
-	}
-	ends, err := f.Target.ListEndOffsets(ctx, targets...)
-	if err != nil {
-		return nil, fmt.Errorf("target end offsets: %w", err)
+		return nil, err
 	}
 	m, err := mirror.LoadMapping(ctx, f.TargetOpts, f.Rep.SyncTopic())
 	if err != nil {
@@ -33,21 +30,26 @@ func (f *Flow) ForeignData(ctx context.Context) ([]string, error) {
 	}
 	var found []string
 	for _, p := range parts {
-		tt := f.Rep.TargetTopic(p.Topic)
-		s, ok1 := starts.Lookup(tt, p.Partition)
-		e, ok2 := ends.Lookup(tt, p.Partition)
-		if !ok1 || !ok2 || s.Err != nil || e.Err != nil || e.Offset <= s.Offset {
+		tp := f.targetPartition(p)
+		s, e, err := tlogs.span(tp)
+		if errors.Is(err, errAbsent) {
+			continue // the mirror creates it
+		}
+		if err != nil {
+			return nil, err
+		}
+		if e <= s {
 			continue
 		}
 		syncs := m.Syncs(p)
 		if len(syncs) == 0 {
-			found = append(found, fmt.Sprintf("%s/%d: %d records", tt, p.Partition, e.Offset-s.Offset))
+			found = append(found, fmt.Sprintf("%s: %d records", tp, e-s))
 			continue
 		}
-		if why, err := f.foreignSync(ctx, p, syncs[len(syncs)-1], e.Offset); err != nil {
+		if why, err := f.foreignSync(ctx, p, syncs[len(syncs)-1], e); err != nil {
 			return nil, err
 		} else if why != "" {
-			found = append(found, fmt.Sprintf("%s/%d: %d records, %s", tt, p.Partition, e.Offset-s.Offset, why))
+			found = append(found, fmt.Sprintf("%s: %d records, %s", tp, e-s, why))
 		}
 	}
 	return found, nil

@@ -26,17 +26,17 @@ func (f *Flow) Lag(ctx context.Context) (int64, map[string]int64, error) {
 		return 0, nil, err
 	}
 	topics, targets := f.topicNames(counts)
-	lso, err := f.Origin.ListCommittedOffsets(ctx, topics...)
+	lso, err := listOffsets(ctx, f.Origin, "origin", logStable, topics)
 	if err != nil {
-		return 0, nil, fmt.Errorf("origin end offsets: %w", err)
+		return 0, nil, err
 	}
-	starts, err := f.Origin.ListStartOffsets(ctx, topics...)
+	starts, err := listOffsets(ctx, f.Origin, "origin", logStart, topics)
 	if err != nil {
-		return 0, nil, fmt.Errorf("origin start offsets: %w", err)
+		return 0, nil, err
 	}
-	ends, err := f.Target.ListEndOffsets(ctx, targets...)
+	ends, err := listOffsets(ctx, f.Target, "target", logEnd, targets)
 	if err != nil {
-		return 0, nil, fmt.Errorf("target end offsets: %w", err)
+		return 0, nil, err
 	}
 	m, err := mirror.LoadMapping(ctx, f.TargetOpts, f.Rep.SyncTopic())
 	if err != nil {
@@ -45,18 +45,15 @@ func (f *Flow) Lag(ctx context.Context) (int64, map[string]int64, error) {
 	var total int64
 	per := map[string]int64{}
 	for _, p := range parts {
-		o, _ := lso.Lookup(p.Topic, p.Partition)
-		pos := int64(-1)
-		if e, ok := ends.Lookup(f.Rep.TargetTopic(p.Topic), p.Partition); ok && e.Err == nil {
-			if r, ok := m.Resume(p, e.Offset); ok {
-				pos = r
-			}
+		o, err := lso.at(p)
+		if err != nil {
+			return 0, nil, err
 		}
-		if pos < 0 {
-			s, _ := starts.Lookup(p.Topic, p.Partition)
-			pos = s.Offset
+		pos, err := f.copiedUpTo(m, starts, ends, p)
+		if err != nil {
+			return 0, nil, err
 		}
-		l, err := dataBetween(ctx, f.OriginOpts, p, pos, o.Offset)
+		l, err := dataBetween(ctx, f.OriginOpts, p, pos, o)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -64,6 +61,20 @@ func (f *Flow) Lag(ctx context.Context) (int64, map[string]int64, error) {
 		total += l
 	}
 	return total, per, nil
+}
+
+// copiedUpTo is the origin offset partition p's copy resumes from: after the last record on
+// the target, or the origin's log start when nothing is copied.
+func (f *Flow) copiedUpTo(m *mirror.Mapping, starts, tends offsets, p mirror.Partition) (int64, error) {
+	e, err := tends.at(f.targetPartition(p))
+	if err == nil {
+		if r, ok := m.Resume(p, e); ok {
+			return r, nil
+		}
+	} else if !errors.Is(err, errAbsent) {
+		return 0, err
+	}
+	return starts.at(p)
 }
 
 // dataBetween counts the offsets from..to as records to read, unless a short gap holds only
@@ -94,13 +105,20 @@ func GroupsLag(ctx context.Context, adm *kadm.Client, opts []kgo.Opt, groups []s
 		if len(topics) == 0 {
 			continue
 		}
-		ends, err := adm.ListCommittedOffsets(ctx, topics...)
+		ends, err := listOffsets(ctx, adm, "group "+g, logStable, topics)
 		if err != nil {
-			return nil, fmt.Errorf("group %s: end offsets: %w", g, err)
+			return nil, err
 		}
 		for _, o := range committed.Offsets().Sorted() {
-			e, _ := ends.Lookup(o.Topic, o.Partition)
-			l, err := dataBetween(ctx, opts, mirror.Partition{Topic: o.Topic, Partition: o.Partition}, o.At, e.Offset)
+			p := mirror.Partition{Topic: o.Topic, Partition: o.Partition}
+			e, err := ends.at(p)
+			if errors.Is(err, errAbsent) {
+				continue // a position on a topic deleted since: nothing to read there
+			}
+			if err != nil {
+				return nil, err
+			}
+			l, err := dataBetween(ctx, opts, p, o.At, e)
 			if err != nil {
 				return nil, err
 			}

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-
 	"github.com/ferryhq/ferry/internal/mirror"
 	"github.com/ferryhq/ferry/runbook"
 )
@@ -146,11 +144,15 @@ func (f *Flow) logAppendTopics(ctx context.Context, spans []span) (map[string]bo
 // syncs its first record; MirrorMaker 2 may not, and copies from the log start).
 func (f *Flow) spans(ctx context.Context, parts []mirror.Partition, counts map[string]int32) ([]span, error) {
 	topics, targets := f.topicNames(counts)
-	lso, err := f.Origin.ListCommittedOffsets(ctx, topics...)
+	lso, err := listOffsets(ctx, f.Origin, "origin", logStable, topics)
 	if err != nil {
 		return nil, err
 	}
-	tends, err := f.Target.ListEndOffsets(ctx, targets...)
+	ostarts, err := listOffsets(ctx, f.Origin, "origin", logStart, topics)
+	if err != nil {
+		return nil, err
+	}
+	tlogs, err := listLogs(ctx, f.Target, "target", targets)
 	if err != nil {
 		return nil, err
 	}
@@ -158,39 +160,19 @@ func (f *Flow) spans(ctx context.Context, parts []mirror.Partition, counts map[s
 	if err != nil {
 		return nil, err
 	}
-	ostarts, err := f.Origin.ListStartOffsets(ctx, topics...)
-	if err != nil {
-		return nil, err
-	}
-	tstarts, err := f.Target.ListStartOffsets(ctx, targets...)
-	if err != nil {
-		return nil, err
-	}
-	// An offset a broker could not list (a leader moving, a topic just created) must not read
-	// as an empty range: parity would pass on nothing. It is an error, retried.
-	offset := func(l kadm.ListedOffsets, side string, p mirror.Partition) (int64, error) {
-		o, ok := l.Lookup(p.Topic, p.Partition)
-		if !ok {
-			return 0, fmt.Errorf("%s %s: no offset listed", side, p)
-		}
-		if o.Err != nil {
-			return 0, fmt.Errorf("%s %s: %w", side, p, o.Err)
-		}
-		return o.Offset, nil
-	}
 	out := make([]span, len(parts))
 	for i, part := range parts {
 		tp := f.targetPartition(part)
 		s := span{origin: part, target: tp}
-		var errs [4]error
-		s.oTo, errs[0] = offset(lso, "origin", part)
-		s.tTo, errs[1] = offset(tends, "target", tp)
-		os, e2 := offset(ostarts, "origin", part)
-		ts, e3 := offset(tstarts, "target", tp)
-		errs[2], errs[3] = e2, e3
-		if err := errors.Join(errs[:]...); err != nil {
+		// An offset a broker could not list (a leader moving, a topic just created) must not
+		// read as an empty range: parity would pass on nothing. It is an error, retried.
+		oTo, err1 := lso.at(part)
+		os, err2 := ostarts.at(part)
+		ts, tTo, err3 := tlogs.span(tp)
+		if err := errors.Join(err1, err2, err3); err != nil {
 			return nil, err
 		}
+		s.oTo, s.tTo = oTo, tTo
 		if syncs := m.Syncs(part); f.Exact && len(syncs) > 0 {
 			s.oFrom, s.tFrom = syncs[0].Upstream, syncs[0].Downstream
 		} else {

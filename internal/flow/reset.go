@@ -11,6 +11,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/ferryhq/ferry/internal/mirror"
 )
 
 // Where a group reset moves positions to.
@@ -113,13 +115,9 @@ func ResetGroups(ctx context.Context, adm *kadm.Client, where string, groups, to
 
 // resetTargets is the offset each partition of topics moves to.
 func resetTargets(ctx context.Context, adm *kadm.Client, where string, topics []string, to ResetTo) (map[string][]int64, error) {
-	starts, err := adm.ListStartOffsets(ctx, topics...)
+	l, err := listLogs(ctx, adm, where, topics)
 	if err != nil {
-		return nil, fmt.Errorf("start offsets on %s: %w", where, err)
-	}
-	ends, err := adm.ListEndOffsets(ctx, topics...)
-	if err != nil {
-		return nil, fmt.Errorf("end offsets on %s: %w", where, err)
+		return nil, err
 	}
 	var at kadm.ListedOffsets
 	if !to.At.IsZero() {
@@ -129,24 +127,23 @@ func resetTargets(ctx context.Context, adm *kadm.Client, where string, topics []
 	}
 	out := map[string][]int64{}
 	for _, t := range topics {
-		parts := ends[t]
+		parts := l.ends.ListedOffsets[t]
 		if len(parts) == 0 || parts[-1].Err != nil {
 			return nil, refuse("topic %s does not exist on %s", t, where)
 		}
 		out[t] = make([]int64, len(parts))
 		for p := range int32(len(parts)) {
-			s, _ := starts.Lookup(t, p)
-			e, _ := ends.Lookup(t, p)
-			if s.Err != nil || e.Err != nil {
-				return nil, fmt.Errorf("offsets of %s/%d on %s: %v %v", t, p, where, s.Err, e.Err)
+			s, e, err := l.span(mirror.Partition{Topic: t, Partition: p})
+			if err != nil {
+				return nil, err
 			}
 			switch {
 			case to.To == ResetEarliest:
-				out[t][p] = s.Offset
+				out[t][p] = s
 			case to.To == ResetLatest:
-				out[t][p] = e.Offset
+				out[t][p] = e
 			case !to.At.IsZero():
-				out[t][p] = e.Offset // nothing written at or after the time: the end
+				out[t][p] = e // nothing written at or after the time: the end
 				if o, ok := at.Lookup(t, p); ok && o.Err == nil && o.Offset >= 0 {
 					out[t][p] = o.Offset
 				}
@@ -156,8 +153,8 @@ func resetTargets(ctx context.Context, adm *kadm.Client, where string, topics []
 				if !ok {
 					return nil, refuse("offsets names no offset for %s (every partition of the topics is reset: give all)", key)
 				}
-				if o < s.Offset || o > e.Offset {
-					return nil, refuse("offset %d for %s is outside its log on %s (%d to %d)", o, key, where, s.Offset, e.Offset)
+				if o < s || o > e {
+					return nil, refuse("offset %d for %s is outside its log on %s (%d to %d)", o, key, where, s, e)
 				}
 				out[t][p] = o
 			}

@@ -3,7 +3,6 @@ package flow
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -36,13 +35,13 @@ func (f *Flow) Reverse(ctx context.Context) (*Reversed, error) {
 		return nil, err
 	}
 	topics, targets := f.topicNames(counts)
-	oends, err := f.Origin.ListEndOffsets(ctx, topics...)
+	oends, err := listOffsets(ctx, f.Origin, "origin", logEnd, topics)
 	if err != nil {
-		return nil, fmt.Errorf("origin end offsets: %w", err)
+		return nil, err
 	}
-	tends, err := f.Target.ListEndOffsets(ctx, targets...)
+	tends, err := listOffsets(ctx, f.Target, "target", logEnd, targets)
 	if err != nil {
-		return nil, fmt.Errorf("target end offsets: %w", err)
+		return nil, err
 	}
 	m, err := mirror.LoadMapping(ctx, f.TargetOpts, f.Rep.SyncTopic())
 	if err != nil {
@@ -51,21 +50,24 @@ func (f *Flow) Reverse(ctx context.Context) (*Reversed, error) {
 	out := &Reversed{Topic: mm2topic.OffsetSyncs(f.Rep.Target)}
 	var back []mirror.OffsetSync
 	for _, p := range parts {
-		oe, _ := oends.Lookup(p.Topic, p.Partition)
 		tp := f.targetPartition(p)
-		te, _ := tends.Lookup(tp.Topic, tp.Partition)
+		oe, err1 := oends.at(p)
+		te, err2 := tends.at(tp)
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, err
+		}
 		syncs := m.Syncs(p)
-		if oe.Offset == 0 {
+		if oe == 0 {
 			continue // nothing to copy here: the flow back starts from the target's beginning
 		}
-		at, err := m.Translate(p, oe.Offset-1, te.Offset, nil) // the last origin record's copy
+		at, err := m.Translate(p, oe-1, te, nil) // the last origin record's copy
 		if errors.Is(err, mirror.ErrNotMirrored) {
-			return nil, refuse("%s: not all copied (origin end %d, target end %d): wait for the mirror (mirror.wait maxLag 0) before reversing it", p, oe.Offset, te.Offset)
+			return nil, refuse("%s: not all copied (origin end %d, target end %d): wait for the mirror (mirror.wait maxLag 0) before reversing it", p, oe, te)
 		}
 		if err != nil {
 			return nil, err
 		}
-		last, err := f.lastPair(ctx, p, tp, oe.Offset-1, at)
+		last, err := f.lastPair(ctx, p, tp, oe-1, at)
 		if err != nil {
 			return nil, err
 		}
@@ -76,8 +78,8 @@ func (f *Flow) Reverse(ctx context.Context) (*Reversed, error) {
 		// Where the target's next record goes: after records the flow skipped (a failback's
 		// stranded ones), not after the last one copied. The target may have taken writes
 		// since the copy (apps resumed on it): the flow back starts with them.
-		if next, err := m.Translate(p, oe.Offset, te.Offset, nil); err == nil && next > at+1 {
-			back = append(back, mirror.OffsetSync{Partition: tp, Upstream: next, Downstream: oe.Offset})
+		if next, err := m.Translate(p, oe, te, nil); err == nil && next > at+1 {
+			back = append(back, mirror.OffsetSync{Partition: tp, Upstream: next, Downstream: oe})
 		}
 		out.Partitions++
 	}

@@ -117,7 +117,7 @@ func idle(ctx context.Context, adm *kadm.Client, where string, groups []string) 
 }
 
 // targetEnds lists the end offsets of the target topics the groups' positions fall in.
-func (f *Flow) targetEnds(ctx context.Context, fetched kadm.FetchOffsetsResponses) (kadm.ListedOffsets, error) {
+func (f *Flow) targetEnds(ctx context.Context, fetched kadm.FetchOffsetsResponses) (offsets, error) {
 	set := map[string]bool{}
 	for _, r := range fetched {
 		for _, o := range r.Fetched.Offsets().Sorted() {
@@ -130,30 +130,30 @@ func (f *Flow) targetEnds(ctx context.Context, fetched kadm.FetchOffsetsResponse
 	for t := range set {
 		targets = append(targets, t)
 	}
-	ends, err := f.Target.ListEndOffsets(ctx, targets...)
-	if err != nil {
-		return nil, fmt.Errorf("target end offsets: %w", err)
-	}
-	return ends, nil
+	return listOffsets(ctx, f.Target, "target", logEnd, targets)
 }
 
 // translateGroup maps a group's origin positions on replicated topics to the target.
-func (f *Flow) translateGroup(ctx context.Context, m *mirror.Mapping, g string, origin kadm.Offsets, ends kadm.ListedOffsets) (kadm.Offsets, error) {
+func (f *Flow) translateGroup(ctx context.Context, m *mirror.Mapping, g string, origin kadm.Offsets, ends offsets) (kadm.Offsets, error) {
 	want := kadm.Offsets{}
 	for _, o := range origin.Sorted() {
 		if !f.Rep.Replicates(o.Topic) || o.At < 0 {
 			continue
 		}
-		tt := f.Rep.TargetTopic(o.Topic)
-		end, ok := ends.Lookup(tt, o.Partition)
-		if !ok || end.Err != nil {
-			return nil, refuse("group %s: target partition %s/%d missing: run topics.sync and the mirror first", g, tt, o.Partition)
+		p := mirror.Partition{Topic: o.Topic, Partition: o.Partition}
+		tp := f.targetPartition(p)
+		end, err := ends.at(tp)
+		if errors.Is(err, errAbsent) {
+			return nil, refuse("group %s: target partition %s missing: run topics.sync and the mirror first", g, tp)
 		}
-		at, err := f.translate(ctx, m, mirror.Partition{Topic: o.Topic, Partition: o.Partition}, o.At, end.Offset)
+		if err != nil {
+			return nil, err
+		}
+		at, err := f.translate(ctx, m, p, o.At, end)
 		if err != nil {
 			return nil, fmt.Errorf("group %s: %w: wait for the mirror (mirror.wait) before translating", g, err)
 		}
-		want.Add(kadm.Offset{Topic: tt, Partition: o.Partition, At: at, LeaderEpoch: -1, Metadata: o.Metadata})
+		want.Add(kadm.Offset{Topic: tp.Topic, Partition: tp.Partition, At: at, LeaderEpoch: -1, Metadata: o.Metadata})
 	}
 	return want, nil
 }
