@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/ferryhq/ferry/internal/contract"
+	"github.com/ferryhq/ferry/internal/flow"
 	"github.com/ferryhq/ferry/internal/metrics"
 	"github.com/ferryhq/ferry/runbook"
 )
@@ -20,8 +21,9 @@ import (
 // (MirrorMaker 2 engines), supervises watch until the run stops it, then removes it; lag and
 // translation are measured in Kafka whatever the engine.
 type mirrorBackend interface {
-	// deploy starts the engine and returns once it copies; outputs go to mirror.start.
-	deploy(ctx context.Context, a *Activities, spec runbook.MirrorSpec) (map[string]any, error)
+	// deploy starts the engine and returns once it copies; outputs go to mirror.start. f is
+	// connected to both clusters.
+	deploy(ctx context.Context, a *Activities, spec runbook.MirrorSpec, f *flow.Flow) (map[string]any, error)
 	// watch runs or watches the engine, heartbeating its state, until ctx ends.
 	watch(ctx context.Context, a *Activities, spec runbook.MirrorSpec) error
 	// remove takes the engine down; an engine already gone is fine.
@@ -58,14 +60,19 @@ func (a *Activities) registerMirror(w worker.ActivityRegistry) {
 // credential instead of reporting a mirror that cannot copy, then deploys the engine. The
 // outputs are the engine's and the brokers each cluster has.
 func (a *Activities) mirrorDeploy(ctx context.Context, spec runbook.MirrorSpec) (map[string]any, error) {
-	brokers, err := a.clustersAnswer(ctx, spec)
+	f, closeFn, err := a.openFlow(ctx, flowInput(spec))
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer closeFn()
+	brokers, err := clustersAnswer(ctx, f)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.refuseForeignData(ctx, spec); err != nil {
+	if err := refuseForeignData(ctx, f); err != nil {
 		return nil, err
 	}
-	out, err := backendOf(spec.Replication.Engine).deploy(ctx, a, spec)
+	out, err := backendOf(spec.Replication.Engine).deploy(ctx, a, spec, f)
 	if err != nil {
 		return nil, err
 	}
@@ -85,16 +92,11 @@ func flowInput(spec runbook.MirrorSpec) runbook.StepInput {
 // write, unless the replication says to append after them: a mirror started there (backup.yaml
 // run again after a restore from its target) would copy the origin's whole history after
 // data that came from it.
-func (a *Activities) refuseForeignData(ctx context.Context, spec runbook.MirrorSpec) error {
-	rep := spec.Replication
+func refuseForeignData(ctx context.Context, f *flow.Flow) error {
+	rep := f.Rep
 	if rep.TargetData == "append" {
 		return nil
 	}
-	f, closeFn, err := a.openFlow(ctx, flowInput(spec))
-	if err != nil {
-		return err
-	}
-	defer closeFn()
 	found, err := f.ForeignData(ctx)
 	if err != nil || len(found) == 0 {
 		return err
@@ -108,30 +110,21 @@ func (a *Activities) refuseForeignData(ctx context.Context, spec runbook.MirrorS
 		rep.Target, strings.Join(found, ", "), more)
 }
 
-// clustersAnswer connects to the origin and the target and returns how many brokers each
-// has. Two names for one cluster (the same cluster id) are refused: the mirror would copy
-// every record onto itself, for ever.
-func (a *Activities) clustersAnswer(ctx context.Context, spec runbook.MirrorSpec) (map[string]any, error) {
+// clustersAnswer returns how many brokers the origin and the target have. Two names for one
+// cluster (the same cluster id) are refused: the mirror would copy every record onto itself,
+// for ever.
+func clustersAnswer(ctx context.Context, f *flow.Flow) (map[string]any, error) {
+	rep := f.Rep
 	brokers := map[string]any{}
 	ids := map[string]string{}
-	d := a.dialer()
-	for _, name := range []string{spec.Replication.Origin, spec.Replication.Target} {
-		if _, err := d.Options(ctx, name, spec.Clusters[name]); err != nil {
-			return nil, badInput("%v", err)
-		}
-		cl, err := d.Connect(ctx, name, spec.Clusters[name])
-		if err != nil {
-			return nil, classify(err)
-		}
-		meta, err := kadm.NewClient(cl).BrokerMetadata(ctx)
-		cl.Close()
+	for name, adm := range map[string]*kadm.Client{rep.Origin: f.Origin, rep.Target: f.Target} {
+		meta, err := adm.BrokerMetadata(ctx)
 		if err != nil {
 			return nil, classify(fmt.Errorf("cluster %s: %w", name, err))
 		}
 		brokers[name] = len(meta.Brokers)
 		ids[name] = meta.Cluster
 	}
-	rep := spec.Replication
 	if id := ids[rep.Origin]; id != "" && id == ids[rep.Target] {
 		return nil, badInput("origin %s and target %s are the same Kafka cluster (cluster id %s): a mirror would copy every record onto itself", rep.Origin, rep.Target, id)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 
+	"github.com/ferryhq/ferry/internal/flow"
 	"github.com/ferryhq/ferry/internal/metrics"
 	"github.com/ferryhq/ferry/internal/mirror"
 	"github.com/ferryhq/ferry/runbook"
@@ -25,12 +26,7 @@ func (builtinMirror) exactSyncs() bool { return true }
 
 // deploy has nothing to start (the copy is watch); it counts the partitions to copy to say
 // how many shards copy them.
-func (builtinMirror) deploy(ctx context.Context, a *Activities, spec runbook.MirrorSpec) (map[string]any, error) {
-	f, closeFn, err := a.openFlow(ctx, flowInput(spec))
-	if err != nil {
-		return nil, err
-	}
-	defer closeFn()
+func (builtinMirror) deploy(ctx context.Context, _ *Activities, spec runbook.MirrorSpec, f *flow.Flow) (map[string]any, error) {
 	parts, _, err := f.Partitions(ctx, nil)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ferryhq/ferry/internal/connect"
 	"github.com/ferryhq/ferry/internal/contract"
+	"github.com/ferryhq/ferry/internal/flow"
 	"github.com/ferryhq/ferry/internal/kafka"
 	"github.com/ferryhq/ferry/internal/mm2"
 	"github.com/ferryhq/ferry/runbook"
@@ -54,7 +55,7 @@ func (connectMirror) client(ctx context.Context, a *Activities, spec runbook.Mir
 
 // deploy creates (or updates) the three connectors and waits until each connector and task
 // runs.
-func (m connectMirror) deploy(ctx context.Context, a *Activities, spec runbook.MirrorSpec) (map[string]any, error) {
+func (m connectMirror) deploy(ctx context.Context, a *Activities, spec runbook.MirrorSpec, _ *flow.Flow) (map[string]any, error) {
 	c, prefix, err := m.client(ctx, a, spec)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/ferryhq/ferry/internal/contract"
+	"github.com/ferryhq/ferry/internal/flow"
 	"github.com/ferryhq/ferry/internal/kube"
 	"github.com/ferryhq/ferry/internal/mm2"
 	"github.com/ferryhq/ferry/internal/strimzi"
@@ -92,7 +93,7 @@ func (strimziMirror) cluster(ctx context.Context, a *Activities, spec runbook.Mi
 
 // deploy applies the KafkaMirrorMaker2 and waits until MirrorMaker 2 runs: the operator has
 // observed it and every connector and task is RUNNING. Applying again is harmless.
-func (m strimziMirror) deploy(ctx context.Context, a *Activities, spec runbook.MirrorSpec) (map[string]any, error) {
+func (m strimziMirror) deploy(ctx context.Context, a *Activities, spec runbook.MirrorSpec, _ *flow.Flow) (map[string]any, error) {
 	t, err := m.place(ctx, a, spec)
 	if err != nil {
 		return nil, err
