@@ -21,16 +21,7 @@ import (
 func TestResetGroups(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "orders"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	c, cl := ordersCluster(t, 2)
 	adm := kadm.NewClient(cl)
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	for i := range 10 {
