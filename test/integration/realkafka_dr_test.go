@@ -18,5 +18,5 @@ func TestFailoverAndFailbackOnRealKafka(t *testing.T) {
 func TestFailoverPrefixedOnRealKafka(t *testing.T) {
 	primary := kafkatest.StartCluster(t, "primary")
 	standby := kafkatest.StartCluster(t, "standby")
-	failoverPrefixed(t, primary.Addr, standby.Addr)
+	plannedFailover(t, primary.Addr, standby.Addr, "failover-prefixed.yaml", "north_america.orders")
 }
