@@ -113,7 +113,7 @@ func (s *session) rehost(c *cli.Context) bool {
 	if !s.embedded || s.hostsWorker() || c.String("address") != "" {
 		return false
 	}
-	ns, err := connectEmbedded(c)
+	ns, err := connectEmbedded(c, true)
 	if err != nil || !ns.hostsWorker() {
 		if err == nil {
 			ns.Close()
@@ -157,7 +157,7 @@ func connect(c *cli.Context, wantWorker bool) (*session, error) {
 		}
 		return s, nil
 	}
-	return connectEmbedded(c)
+	return connectEmbedded(c, true)
 }
 
 func clientOptions(c *cli.Context, addr string) (client.Options, error) {
@@ -191,7 +191,9 @@ func clientOptions(c *cli.Context, addr string) (client.Options, error) {
 	return opts, nil
 }
 
-func connectEmbedded(c *cli.Context) (*session, error) {
+// connectEmbedded uses the embedded server on --port, starting it (with a worker unless
+// withWorker is false) when no other ferry process serves there.
+func connectEmbedded(c *cli.Context, withWorker bool) (*session, error) {
 	dir := c.String("state-dir")
 	port := c.Int("port")
 	addr := "127.0.0.1:" + strconv.Itoa(port)
@@ -200,14 +202,15 @@ func connectEmbedded(c *cli.Context) (*session, error) {
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		// Another ferry process serving already? Use it; it runs a worker too.
+		// Another ferry process serving already? Use it: it runs a worker (unless a server
+		// started with --no-worker, whose runs wait for ferry worker processes).
 		if cl, err := dialQuick(c, addr, metricsFor(c)); err == nil {
 			ui, _ := os.ReadFile(uiFile(dir))
 			return &session{client: cl, embedded: true, ui: strings.TrimSpace(string(ui)), metrics: metricsFor(c)}, nil
 		}
 		lock, err := tryLock(filepath.Join(dir, "server.lock"))
 		if err == nil {
-			s, err := startEmbedded(c, dir, port, lock)
+			s, err := startEmbedded(c, dir, port, lock, withWorker)
 			if err != nil {
 				_ = lock.Close()
 			}
@@ -238,7 +241,7 @@ func tryLock(path string) (*os.File, error) {
 	return f, nil
 }
 
-func startEmbedded(c *cli.Context, dir string, port int, lock *os.File) (*session, error) {
+func startEmbedded(c *cli.Context, dir string, port int, lock *os.File, withWorker bool) (*session, error) {
 	srv, err := temporalserver.Start(temporalserver.Options{
 		DatabaseFile:     filepath.Join(dir, "temporal.db"),
 		Port:             port,
@@ -266,6 +269,9 @@ func startEmbedded(c *cli.Context, dir string, port int, lock *os.File) (*sessio
 	if err := addSearchAttributes(c.Context, cl, c.String("namespace")); err != nil {
 		s.Close()
 		return nil, cli.Exit(fmt.Sprintf("embedded Temporal server: search attributes: %v", err), exitUnreachable)
+	}
+	if !withWorker {
+		return s, nil
 	}
 	if err := s.startWorker(); err != nil {
 		s.Close()

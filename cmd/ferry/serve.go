@@ -19,14 +19,15 @@ func serverCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "server",
 		Usage: "run the embedded Temporal server (SQLite in --state-dir) with a Ferry worker, until interrupted",
-		Flags: []cli.Flag{metricsFlag()},
-		Description: `Other ferry commands on this machine find it on --port. Point other clients at it with
---address 127.0.0.1:PORT.`,
+		Flags: []cli.Flag{metricsFlag(), &cli.BoolFlag{Name: "no-worker",
+			Usage: "serve Temporal only: steps run on ferry worker processes (--address 127.0.0.1:PORT), and wait while none runs"}},
+		Description: `Other ferry commands on this machine find it on --port. Point other clients and workers at
+it with --address 127.0.0.1:PORT: more workers spread a sharded mirror's copy over them.`,
 		Action: func(c *cli.Context) error {
 			if c.String("address") != "" {
 				return cli.Exit("server: --address names an external cluster; the embedded server listens on --port", exitInvalid)
 			}
-			s, err := connect(c, true)
+			s, err := connectEmbedded(c, !c.Bool("no-worker"))
 			if err != nil {
 				return err
 			}
@@ -34,8 +35,12 @@ func serverCommand() *cli.Command {
 			if s.server == nil {
 				return cli.Exit(fmt.Sprintf("another ferry process already serves on port %d", c.Int("port")), exitInvalid)
 			}
-			fmt.Printf("Temporal server on %s (namespace %s, state %s); Ferry worker running. Ctrl-C stops.\n",
-				s.server.Address(), c.String("namespace"), filepath.Join(c.String("state-dir"), "temporal.db"))
+			worker := "Ferry worker running"
+			if !s.hostsWorker() {
+				worker = "no worker here: runs wait for ferry worker processes"
+			}
+			fmt.Printf("Temporal server on %s (namespace %s, state %s); %s. Ctrl-C stops.\n",
+				s.server.Address(), c.String("namespace"), filepath.Join(c.String("state-dir"), "temporal.db"), worker)
 			switch {
 			case s.server.UIURL() != "":
 				fmt.Printf("Temporal Web UI on %s\n", s.server.UIURL())

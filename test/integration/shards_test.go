@@ -7,22 +7,25 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/sdk/client"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ferryhq/ferry/internal/mirror"
 	"github.com/ferryhq/ferry/internal/mm2topic"
+	"github.com/ferryhq/ferry/internal/sandbox"
 	"github.com/ferryhq/ferry/workflows"
 )
 
-// A builtin mirror in three shards on three ferry worker processes, copying while records
-// keep coming: the worker running one shard is killed (SIGKILL), the shard restarts on
+// A builtin mirror in three shards on three ferry worker processes and a ferry server
+// process hosting Temporal only (--no-worker), copying while records keep coming: the worker running one shard is killed (SIGKILL), the shard restarts on
 // another worker, a fourth worker joins later, and the migration ends exact: parity over every
 // record, and every origin offset translating to the same next record on the target.
 func TestShardedMirrorSurvivesALostWorker(t *testing.T) {
@@ -31,13 +34,11 @@ func TestShardedMirrorSurvivesALostWorker(t *testing.T) {
 	if _, err := kadm.NewClient(kclient(t, origin)).CreateTopic(context.Background(), partitions, 1, nil, "orders"); err != nil {
 		t.Fatal(err)
 	}
-	e := start(t, "", newSteps())
-	e.worker.Stop() // the ferry worker processes below do all the work
-	e.worker = nil
+	addr, e := serverProcess(t)
 	var mu sync.Mutex
 	workers := map[int]*exec.Cmd{} // by pid
 	startWorker := func() {
-		w := exec.Command(ferryBin, "--address", e.server.Address(), "worker")
+		w := exec.Command(ferryBin, "--address", addr, "worker")
 		if err := w.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -228,4 +229,34 @@ func translatedExactly(ctx context.Context, t *testing.T, origin, target, topic 
 			}
 		}
 	}
+}
+
+// serverProcess starts ferry server --no-worker and returns its address and an env whose
+// client reaches it: ferry worker processes, started by the test, run every step.
+func serverProcess(t *testing.T) (string, *env) {
+	t.Helper()
+	c := newCLI(t)
+	srv := c.start("server", "--no-worker")
+	t.Cleanup(func() { _ = srv.cmd.Process.Signal(syscall.SIGTERM); <-srv.done })
+	for deadline := time.Now().Add(2 * time.Minute); !strings.Contains(srv.out.String(), "Temporal server on"); time.Sleep(100 * time.Millisecond) {
+		select {
+		case <-srv.done:
+			t.Fatalf("ferry server ended: %v\n%s", srv.err, srv.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ferry server did not serve in 2 minutes:\n%s", srv.out.String())
+		}
+	}
+	if !strings.Contains(srv.out.String(), "no worker here") {
+		t.Fatalf("ferry server --no-worker says: %s", srv.out.String())
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(c.port)
+	cl, err := client.Dial(client.Options{HostPort: addr, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, client: cl, steps: newSteps(), sandboxes: &sandbox.Directory{}}
+	t.Cleanup(e.stop)
+	return addr, e
 }
