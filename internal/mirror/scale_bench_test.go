@@ -3,6 +3,7 @@ package mirror
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -13,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ferryhq/ferry/internal/mm2topic"
+	"github.com/ferryhq/ferry/test/bench"
 )
 
 // copyShards runs shards copies of the orders topic at once in this process, each owning its
@@ -67,6 +69,7 @@ func BenchmarkShardsOnOneMachine(b *testing.B) {
 	mb := float64(n) * 1024 / (1 << 20)
 	for b.Loop() {
 		var one float64
+		var rows []bench.Row
 		for _, shards := range []int{1, 2, 4} {
 			target, stop := clusterProcess(b)
 			rate := mb / copyShards(b, origin, target, "origin", shards, n).Seconds()
@@ -75,10 +78,17 @@ func BenchmarkShardsOnOneMachine(b *testing.B) {
 				one = rate
 			}
 			b.ReportMetric(rate, fmt.Sprintf("shards-%d-MB/s", shards))
+			label := "1 shard"
+			if shards > 1 {
+				label = fmt.Sprintf("%d shards", shards)
+			}
+			rows = append(rows, bench.Row{Figure: label, Value: fmt.Sprintf("%.1f MB/s", rate)})
 			if shards > 1 {
 				b.ReportMetric(rate/one, fmt.Sprintf("shards-%d/1", shards))
+				rows = append(rows, bench.Row{Figure: fmt.Sprintf("%d shards / 1", shards), Value: fmt.Sprintf("%.2fx", rate/one), Goal: ">= 0.90x (sharding costs at most 10 %)"})
 			}
 		}
+		bench.Print(os.Stdout, fmt.Sprintf("Builtin mirror in shards on one machine, %d x 1 KiB, kfake processes", n), rows...)
 	}
 }
 
@@ -160,5 +170,9 @@ func BenchmarkTenThousandPartitions(b *testing.B) {
 		b.ReportMetric(took.Seconds(), "caught-up-s")
 		b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MB")
 		b.ReportMetric(float64(oneReport.Microseconds())/1000, "report-ms")
+		bench.Print(os.Stdout, "Builtin mirror over 10,000 partitions (1,000 topics x 10), kfake processes",
+			bench.Row{Figure: "start to caught up", Value: took.Round(time.Millisecond).String()},
+			bench.Row{Figure: "peak RSS of the mirror's process", Value: fmt.Sprintf("%d MB", ru.Maxrss/1024), Goal: "< 512 MB"},
+			bench.Row{Figure: "one lag/status report", Value: oneReport.Round(time.Microsecond).String()})
 	}
 }
