@@ -77,6 +77,11 @@ Examples:
 			if link := s.runLink(c.String("namespace"), id); link != "" {
 				fmt.Printf("web UI: %s\n", link)
 			}
+			if !s.hostsWorker() {
+				if why := noWorker(c.Context, s.client); why != "" {
+					fmt.Fprintln(os.Stderr, "note: "+why)
+				}
+			}
 			if c.Bool("detach") {
 				if s.hostsWorker() {
 					fmt.Println("note: this process hosted the embedded server; the run continues when a ferry process next runs (ferry resume " + id + ")")
@@ -86,6 +91,17 @@ Examples:
 			return watch(c, s, id)
 		},
 	}
+}
+
+// noWorker is what to say when no worker polls Ferry's task queue (a ferry server --no-worker
+// alone, or a Temporal cluster whose workers are down): runs wait and cannot answer queries
+// until one does. It is "" when a worker polls, or when the server cannot tell.
+func noWorker(ctx context.Context, cl client.Client) string {
+	d, err := cl.DescribeTaskQueue(ctx, workflows.TaskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+	if err != nil || len(d.GetPollers()) > 0 {
+		return ""
+	}
+	return fmt.Sprintf("no worker polls task queue %s: runs wait until one does (ferry worker --address HOST:PORT)", workflows.TaskQueue)
 }
 
 func startRun(ctx context.Context, s *session, id string, in workflows.Input) error {
@@ -166,7 +182,7 @@ func resumeCommand() *cli.Command {
 Ctrl-C or kill -9 carries on from its last completed step.`,
 		Flags: watchFlags(),
 		Action: runAction(func(c *cli.Context, s *session, id string) error {
-			st, _, err := fetchStatus(c.Context, s.client, id)
+			st, err := patientStatus(c.Context, s, id)
 			if err != nil {
 				return err
 			}
@@ -257,7 +273,11 @@ func fetchStatus(ctx context.Context, cl client.Client, id string) (*workflows.S
 		return &st, map[string]*activityInfo{}, nil
 	}
 	if qerr != nil {
-		return nil, nil, cli.Exit(fmt.Sprintf("status of %s: %v", id, qerr), exitUnreachable)
+		msg := fmt.Sprintf("status of %s: %v", id, qerr)
+		if why := noWorker(ctx, cl); why != "" {
+			msg += "; " + why
+		}
+		return nil, nil, cli.Exit(msg, exitUnreachable)
 	}
 	pend := map[string]*activityInfo{}
 	for _, pa := range desc.GetPendingActivities() {
@@ -426,6 +446,25 @@ func currentUser() string {
 
 // watchPatience is how long watch keeps asking a run that does not answer its status.
 const watchPatience = 2 * time.Minute
+
+// patientStatus asks for a run's status until it answers, for up to watchPatience. Right
+// after a kill -9 the first queries fail while the run's worker comes back: the server tries
+// the dead worker first, and a query the new worker answers by replaying history can fail
+// while that history grows (temporalio/sdk-go#755); the next query answers.
+func patientStatus(ctx context.Context, s *session, id string) (*workflows.Status, error) {
+	var failing time.Time
+	for {
+		st, _, err := fetchStatus(ctx, s.client, id)
+		if err == nil || ctx.Err() != nil || !unreachable(err) || (!failing.IsZero() && time.Since(failing) > watchPatience) {
+			return st, err
+		}
+		if failing.IsZero() {
+			failing = time.Now()
+			fmt.Printf("status of %s does not answer yet; still asking (%v)\n", id, err)
+		}
+		time.Sleep(time.Second)
+	}
+}
 
 // unreachable reports an error Ferry exits 4 for: Temporal, or the run's status, not answering.
 func unreachable(err error) bool {

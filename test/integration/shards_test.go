@@ -3,7 +3,9 @@ package integration
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,7 +36,7 @@ func TestShardedMirrorSurvivesALostWorker(t *testing.T) {
 	if _, err := kadm.NewClient(kclient(t, origin)).CreateTopic(context.Background(), partitions, 1, nil, "orders"); err != nil {
 		t.Fatal(err)
 	}
-	addr, e := serverProcess(t)
+	addr, e := serverProcess(t, newCLI(t))
 	var mu sync.Mutex
 	workers := map[int]*exec.Cmd{} // by pid
 	startWorker := func() {
@@ -231,11 +233,11 @@ func translatedExactly(ctx context.Context, t *testing.T, origin, target, topic 
 	}
 }
 
-// serverProcess starts ferry server --no-worker and returns its address and an env whose
-// client reaches it: ferry worker processes, started by the test, run every step.
-func serverProcess(t *testing.T) (string, *env) {
+// serverProcess starts ferry server --no-worker on c's port and state directory and returns
+// its address and an env whose client reaches it: ferry worker processes, started by the
+// test, run every step.
+func serverProcess(t *testing.T, c *cli) (string, *env) {
 	t.Helper()
-	c := newCLI(t)
 	srv := c.start("server", "--no-worker")
 	t.Cleanup(func() { _ = srv.cmd.Process.Signal(syscall.SIGTERM); <-srv.done })
 	for deadline := time.Now().Add(2 * time.Minute); !strings.Contains(srv.out.String(), "Temporal server on"); time.Sleep(100 * time.Millisecond) {
@@ -259,4 +261,28 @@ func serverProcess(t *testing.T) (string, *env) {
 	e := &env{t: t, client: cl, steps: newSteps(), sandboxes: &sandbox.Directory{}}
 	t.Cleanup(e.stop)
 	return addr, e
+}
+
+// A ferry server --no-worker hosts Temporal only: a run started there says no worker polls
+// and waits, its status says why it cannot answer (exit 4), and a ferry worker process
+// started later runs it to the end.
+func TestCLIServerWithoutWorker(t *testing.T) {
+	c := newCLI(t)
+	addr, _ := serverProcess(t, c)
+	file := filepath.Join(t.TempDir(), "noop.yaml")
+	_ = os.WriteFile(file, []byte("apiVersion: ferry.dev/v1alpha1\nkind: Runbook\nmetadata: {name: noop}\nsteps:\n  - {id: a, uses: noop}\n"), 0o600)
+	if out, code := c.run("run", "--detach", "--id", "waits", file); code != 0 || !strings.Contains(out, "no worker polls task queue ferry") {
+		t.Fatalf("run on a server without a worker: %d %s", code, out)
+	}
+	if out, code := c.run("status", "waits"); code != 4 || !strings.Contains(out, "no worker polls task queue ferry") {
+		t.Fatalf("status with no worker to answer: %d %s", code, out)
+	}
+	w := exec.Command(ferryBin, "--address", addr, "worker")
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = w.Process.Kill(); _ = w.Wait() }()
+	if out, code := c.run("watch", "waits"); code != 0 || !strings.Contains(out, "succeeded") {
+		t.Fatalf("watch once a worker runs: %d %s", code, out)
+	}
 }
