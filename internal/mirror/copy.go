@@ -526,7 +526,10 @@ type admin struct {
 func newAdmin(opts []kgo.Opt) (*admin, error) {
 	// Metadata cached for 5 s (the default) hid a topic the mirror had just created from its
 	// own next listing for as long: a new topic waited 5 s to be copied.
-	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), opts...), kgo.MetadataMinAge(250*time.Millisecond))...)
+	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), opts...), kgo.MetadataMinAge(250*time.Millisecond),
+		// A partition just created is unknown to its leader for a few ms: the default first
+		// backoff (a quarter second) was half the time a new topic took to start copying.
+		kgo.RetryBackoffFn(func(tries int) time.Duration { return min(10*time.Millisecond<<min(tries, 9), 5*time.Second) }))...)
 	if err != nil {
 		return nil, err
 	}
