@@ -48,7 +48,17 @@ type Config struct {
 	// StallAfter is how long records may wait with none copied before Progress says the
 	// copy stalled; DefaultStallAfter when 0.
 	StallAfter time.Duration
+	// Lanes is how many producers write to the target at once, each carrying whole partitions;
+	// DefaultLanes when 0.
+	Lanes int
 }
+
+// DefaultLanes is how many producers a copy writes with. A broker handles one connection's
+// requests one at a time, so a single producer waits on the target broker's append of each
+// request; two connections keep two appends going. Apache Kafka 4.1 to 4.1 on 2 cores, five
+// rounds taking turns: two lanes copied 1.1-1.7x one lane's throughput in every round, four
+// were no faster than two.
+const DefaultLanes = 2
 
 // Progress is what a running mirror reports.
 type Progress struct {
@@ -110,14 +120,20 @@ type partState struct {
 	bytes  int64
 	limit  int32  // the largest record batch the target topic takes
 	topic  string // the target topic (Rename, once per partition rather than per record)
+	// lane is the producer that writes this partition: always the same one, so its records
+	// reach the target in order.
+	lane int
 }
 
 // copier is one running copy: its clients, what it knows of each partition, its counters.
 type copier struct {
-	cfg                Config
-	origin, target     *admin
-	consumer, producer *kgo.Client
-	mapping            *Mapping
+	cfg            Config
+	origin, target *admin
+	consumer       *kgo.Client
+	// lanes are the target producers (Config.Lanes); the first also writes the offset syncs
+	// and heartbeats.
+	lanes   []*kgo.Client
+	mapping *Mapping
 
 	mu         sync.Mutex // guards state's hwm and stall for progress
 	state      map[Partition]*partState
@@ -183,6 +199,9 @@ func (cfg Config) withDefaults() Config {
 	if cfg.HeartbeatInterval == 0 {
 		cfg.HeartbeatInterval = time.Second
 	}
+	if cfg.Lanes <= 0 {
+		cfg.Lanes = DefaultLanes
+	}
 	return cfg
 }
 
@@ -218,26 +237,29 @@ func (c *copier) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.producer, err = kgo.NewClient(append(append([]kgo.Opt(nil), c.cfg.Target...),
-		kgo.WithHooks(c.faults.hook("target")),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerBatchCompression(kgo.NoCompression()),
-		kgo.ProducerLinger(2*time.Millisecond),
-		kgo.MaxBufferedRecords(50_000),
-		kgo.MaxBufferedBytes(maxRecordBytes), // memory stays bounded whatever the record size
-		kgo.RecordRetries(1<<30),
-		// Batches as large as each target topic takes (max.message.bytes, read when its
-		// partitions are discovered): a record the origin took fits, or fails at once.
-		kgo.ProducerBatchMaxBytesFn(c.batchLimit),
-	)...)
-	if err != nil {
-		return err
+	for range c.cfg.Lanes {
+		lane, err := kgo.NewClient(append(append([]kgo.Opt(nil), c.cfg.Target...),
+			kgo.WithHooks(c.faults.hook("target")),
+			kgo.RecordPartitioner(kgo.ManualPartitioner()),
+			kgo.ProducerBatchCompression(kgo.NoCompression()),
+			kgo.ProducerLinger(2*time.Millisecond),
+			kgo.MaxBufferedRecords(max(50_000/c.cfg.Lanes, 1_000)), // as many in all as one lane held
+			kgo.MaxBufferedBytes(maxRecordBytes),                   // memory stays bounded whatever the record size
+			kgo.RecordRetries(1<<30),
+			// Batches as large as each target topic takes (max.message.bytes, read when its
+			// partitions are discovered): a record the origin took fits, or fails at once.
+			kgo.ProducerBatchMaxBytesFn(c.batchLimit),
+		)...)
+		if err != nil {
+			return err
+		}
+		c.lanes = append(c.lanes, lane)
 	}
 	return c.discover(ctx)
 }
 
 func (c *copier) close() {
-	for _, cl := range []*kgo.Client{c.producer, c.consumer} {
+	for _, cl := range append(c.lanes, c.consumer) {
 		if cl != nil {
 			cl.Close()
 		}
@@ -280,7 +302,7 @@ func (c *copier) loop(ctx context.Context) error {
 		syncs, out := c.take(fs)
 		// A sync must be on the target before the record after the gap it describes.
 		if len(syncs) > 0 {
-			if err := c.producer.ProduceSync(ctx, syncs...).FirstErr(); err != nil {
+			if err := c.lanes[0].ProduceSync(ctx, syncs...).FirstErr(); err != nil {
 				if ctx.Err() != nil {
 					continue
 				}
@@ -306,11 +328,11 @@ func (c *copier) loop(ctx context.Context) error {
 	}
 }
 
-// stop flushes what was handed to the producer and reports a last time.
+// stop flushes what was handed to the lanes and reports a last time.
 func (c *copier) stop() error {
 	fctx, fcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer fcancel()
-	if err := c.producer.Flush(fctx); err != nil {
+	if err := c.flush(fctx); err != nil {
 		return fmt.Errorf("flush on stop: %w", err)
 	}
 	c.report()
@@ -331,9 +353,25 @@ func fetchError(fs kgo.Fetches) error {
 	return fetchErr
 }
 
+// flush waits until every lane has written what it was handed.
+func (c *copier) flush(ctx context.Context) error {
+	for _, lane := range c.lanes {
+		if err := lane.Flush(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// outRecord is a record to write and the lane that writes its partition.
+type outRecord struct {
+	*kgo.Record
+	lane int
+}
+
 // take turns fetched records into target records, with an offset sync before each record
 // after a gap (the first record, aborted transactions, markers, compaction, retention).
-func (c *copier) take(fs kgo.Fetches) (syncs, out []*kgo.Record) {
+func (c *copier) take(fs kgo.Fetches) (syncs []*kgo.Record, out []outRecord) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := time.Now()
@@ -370,7 +408,7 @@ func (c *copier) take(fs kgo.Fetches) (syncs, out []*kgo.Record) {
 				// It may not fit: keep its origin offset for the error that names it.
 				r.Context = context.WithValue(context.Background(), originOffsetKey{}, r.Offset)
 			}
-			out = append(out, r)
+			out = append(out, outRecord{r, st.lane})
 			st.next = next
 			st.down++
 			st.lastTS = r.Timestamp
@@ -387,19 +425,20 @@ func (c *copier) take(fs kgo.Fetches) (syncs, out []*kgo.Record) {
 	return syncs, out
 }
 
-// send hands records to the producer in order. A record that may not fit its target topic
+// send hands records to their lanes in order. A record that may not fit its target topic
 // goes alone, once everything before it is written: if the target refuses it, nothing after
 // it is written either (the target's offsets must stay the origin's order, gaps synced).
-func (c *copier) send(out []*kgo.Record) error {
-	for _, r := range out {
+func (c *copier) send(out []outRecord) error {
+	for _, o := range out {
+		r, lane := o.Record, c.lanes[o.lane]
 		if r.Context == nil {
-			c.producer.Produce(context.Background(), r, c.produced)
+			lane.Produce(context.Background(), r, c.produced)
 			continue
 		}
 		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		err := c.producer.Flush(fctx)
+		err := c.flush(fctx)
 		if err == nil {
-			err = c.producer.ProduceSync(fctx, r).FirstErr()
+			err = lane.ProduceSync(fctx, r).FirstErr()
 		}
 		cancel()
 		c.produced(r, err)
@@ -440,7 +479,7 @@ func (c *copier) produced(r *kgo.Record, err error) {
 func (c *copier) heartbeat(at time.Time) {
 	hb := *c.cfg.Heartbeat
 	hb.Timestamp = at
-	c.producer.Produce(context.Background(), hb.Record(), func(_ *kgo.Record, err error) {
+	c.lanes[0].Produce(context.Background(), hb.Record(), func(_ *kgo.Record, err error) {
 		if err != nil {
 			e := fmt.Errorf("heartbeat: %w", err)
 			c.produceErr.CompareAndSwap(nil, &e)
@@ -463,7 +502,11 @@ func (c *copier) report() {
 		p.HeartbeatAt = *at
 	}
 	var since time.Time
-	p.Rate, since = c.stall.observe(now, p.Records, p.TotalLag+c.producer.BufferedProduceRecords() > 0)
+	var buffered int64
+	for _, lane := range c.lanes {
+		buffered += lane.BufferedProduceRecords()
+	}
+	p.Rate, since = c.stall.observe(now, p.Records, p.TotalLag+buffered > 0)
 	c.mu.Unlock()
 	switch {
 	case !since.IsZero():
@@ -647,7 +690,9 @@ func (c *copier) discoverPartitions(ctx context.Context) (map[string]map[int32]k
 			}
 			next = s.Offset
 		}
-		state[p] = &partState{next: next, down: end.Offset, needSync: true, limit: c.batchLimit(cfg.Rename(p.Topic)), topic: cfg.Rename(p.Topic)}
+		// Lanes in turn, in the order partitions are found: as even as they can be.
+		state[p] = &partState{next: next, down: end.Offset, needSync: true, limit: c.batchLimit(cfg.Rename(p.Topic)), topic: cfg.Rename(p.Topic),
+			lane: len(state) % cfg.Lanes}
 		if out[p.Topic] == nil {
 			out[p.Topic] = map[int32]kgo.Offset{}
 		}

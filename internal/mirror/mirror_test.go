@@ -215,6 +215,21 @@ func TestMirrorExactWithTransactionsAndResume(t *testing.T) {
 	}
 }
 
+// Each partition is written by one lane, so however many lanes share the partitions, every
+// partition's records land in the origin's order with its gaps synced.
+func TestMirrorLanesKeepEachPartitionInOrder(t *testing.T) {
+	origin, target := cluster(t), cluster(t)
+	createTopic(t, origin, "orders", 7)
+	produce(t, origin, "orders", 7, 300, 0)
+	produceTxn(t, origin, "orders", 9, false, "gap") // a gap in partition 0 only
+	produce(t, origin, "orders", 7, 300, 300)
+	cfg := Config{Origin: origin, Target: target, SyncTopic: mm2topic.OffsetSyncs("target"), Lanes: 3}
+	mirrorUntil(t, cfg, 7*600)
+	for p := range int32(7) {
+		checkExact(t, origin, target, Partition{"orders", p}, cfg.SyncTopic)
+	}
+}
+
 func TestMirrorResumesAfterCrashBetweenSyncAndData(t *testing.T) {
 	origin, target := cluster(t), cluster(t)
 	createTopic(t, origin, "payments", 1)

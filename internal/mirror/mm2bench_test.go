@@ -25,8 +25,8 @@ import (
 // BenchmarkMirrorVsMirrorMaker2 copies the same 1,000,000 x 1 KiB records (12 partitions,
 // FERRY_BENCH_RECORDS to change) from one Apache Kafka 4.1 cluster to another, in one run:
 // a raw franz-go consume->produce loop (the ceiling) and Ferry's builtin mirror, five times
-// each and taking turns, then the builtin in 2 and 4 shards and MirrorMaker 2 on a Kafka
-// Connect worker (4 tasks). Then it moves group billing, committed
+// each and taking turns, then the builtin in 2 and 4 shards and with one lane, and
+// MirrorMaker 2 on a Kafka Connect worker (4 tasks). Then it moves group billing, committed
 // two thirds into every partition: with Ferry's exact translation, and with MirrorMaker 2's
 // checkpoints. It prints a table: throughput, catch-up time, cutover time (from caught up to
 // the group's target offsets known) and records a consumer would read twice (or skip) after
@@ -105,11 +105,12 @@ func BenchmarkMirrorVsMirrorMaker2(b *testing.B) {
 		}
 		ferryCut := time.Since(cut)
 
-		// The builtin in 2 and 4 shards, in this one process.
+		// The builtin in 2 and 4 shards, in this one process, and with one lane (one producer).
 		sharded := map[int]time.Duration{}
 		for _, shards := range []int{2, 4} {
-			sharded[shards] = copyShards(b, oOpts, tOpts, fmt.Sprintf("ferry%d", shards), shards, n)
+			sharded[shards] = copyShards(b, oOpts, tOpts, fmt.Sprintf("ferry%d", shards), shards, 0, n)
 		}
+		oneLane := copyShards(b, oOpts, tOpts, "ferry1lane", 1, 1, n)
 
 		// MirrorMaker 2 on Connect, then its checkpoints.
 		worker := kafkatest.StartConnect(b, target.Addr)
@@ -162,6 +163,7 @@ func BenchmarkMirrorVsMirrorMaker2(b *testing.B) {
 		for _, shards := range []int{2, 4} {
 			fmt.Fprintf(w, "builtin, %d shards in one process\t%.1f\t%s\t-\t-\t-\t-\t-\t\n", shards, mb/sharded[shards].Seconds(), sharded[shards].Round(time.Millisecond))
 		}
+		fmt.Fprintf(w, "builtin, one lane (%d by default)\t%.1f\t%s\t-\t-\t-\t-\t-\t\n", DefaultLanes, mb/oneLane.Seconds(), oneLane.Round(time.Millisecond))
 		fmt.Fprintf(w, "MirrorMaker 2 (Connect, 4 tasks)\t%.1f\t%s\t%.1f\t%d\t%s\t%d\t%d\t\n", mb/mm2.Seconds(), mm2.Round(time.Millisecond),
 			mm2CPU.Seconds()/gb, mm2RSS>>20, mm2Cut.Round(time.Millisecond), mm2Dup, mm2Lost)
 		fmt.Fprintf(w, "builtin / MirrorMaker 2\t%.2fx\t\t%.2fx\t\t\t\t\t\n", mm2.Seconds()/builtin.Seconds(), ferryCPU.Seconds()/mm2CPU.Seconds())
@@ -197,7 +199,7 @@ const benchPairs = 5
 func builtinCopy(b *testing.B, origin, target []kgo.Opt, prefix string, n int) (took, cpu time.Duration, rss int64) {
 	b.Helper()
 	use := measure(os.Getpid())
-	took = copyShards(b, origin, target, prefix, 1, n)
+	took = copyShards(b, origin, target, prefix, 1, 0, n)
 	cpu, rss = use.end()
 	return took, cpu, rss
 }

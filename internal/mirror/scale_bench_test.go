@@ -19,8 +19,9 @@ import (
 
 // copyShards runs shards copies of the orders topic at once in this process, each owning its
 // partitions as a sharded mirror's activities do, into prefix.orders on target, and returns
-// how long until all n records were copied.
-func copyShards(b *testing.B, origin, target []kgo.Opt, prefix string, shards, n int) time.Duration {
+// how long until all n records were copied. Each copy writes with lanes producers (0: the
+// default).
+func copyShards(b *testing.B, origin, target []kgo.Opt, prefix string, shards, lanes, n int) time.Duration {
 	b.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -33,8 +34,8 @@ func copyShards(b *testing.B, origin, target []kgo.Opt, prefix string, shards, n
 	for shard := range shards {
 		cfg := Config{Origin: origin, Target: target, SyncTopic: mm2topic.OffsetSyncs(prefix),
 			Select: func(t string) bool { return t == "orders" }, Rename: func(t string) string { return prefix + "." + t },
-			ProgressInterval: 10 * time.Millisecond,
-			Owns:             func(p Partition) bool { return ShardOf(p, shards) == shard },
+			ProgressInterval: 10 * time.Millisecond, Lanes: lanes,
+			Owns: func(p Partition) bool { return ShardOf(p, shards) == shard },
 			Progress: func(p Progress) {
 				if d := p.Records - perShard[shard].Swap(p.Records); copied.Add(d) >= int64(n) {
 					once.Do(func() { close(done) })
@@ -72,7 +73,7 @@ func BenchmarkShardsOnOneMachine(b *testing.B) {
 		var rows []bench.Row
 		for _, shards := range []int{1, 2, 4} {
 			target, stop := clusterProcess(b)
-			rate := mb / copyShards(b, origin, target, "origin", shards, n).Seconds()
+			rate := mb / copyShards(b, origin, target, "origin", shards, 0, n).Seconds()
 			stop()
 			if shards == 1 {
 				one = rate
