@@ -447,23 +447,45 @@ func currentUser() string {
 // watchPatience is how long watch keeps asking a run that does not answer its status.
 const watchPatience = 2 * time.Minute
 
-// patientStatus asks for a run's status until it answers, for up to watchPatience. Right
-// after a kill -9 the first queries fail while the run's worker comes back: the server tries
-// the dead worker first, and a query the new worker answers by replaying history can fail
-// while that history grows (temporalio/sdk-go#755); the next query answers.
+// patientStatus asks for a run's status until it answers, for up to watchPatience.
 func patientStatus(ctx context.Context, s *session, id string) (*workflows.Status, error) {
-	var failing time.Time
+	p := patience{id: id, doing: "asking"}
 	for {
 		st, _, err := fetchStatus(ctx, s.client, id)
-		if err == nil || ctx.Err() != nil || !unreachable(err) || (!failing.IsZero() && time.Since(failing) > watchPatience) {
+		if !p.again(ctx, err) {
 			return st, err
 		}
-		if failing.IsZero() {
-			failing = time.Now()
-			fmt.Printf("status of %s does not answer yet; still asking (%v)\n", id, err)
-		}
-		time.Sleep(time.Second)
 	}
+}
+
+// patience keeps asking for a run's status that does not answer, for up to watchPatience.
+// Right after a kill -9 the first queries fail while the run's worker comes back: the server
+// tries the dead worker first, and a query the new worker answers by replaying history can
+// fail while that history grows (temporalio/sdk-go#755); the next query answers.
+type patience struct {
+	id, doing string
+	failing   time.Time // since when status has not answered
+}
+
+// again reports whether to ask again after err, having waited a second; it says so the first
+// time. Any other error, a cancelled ctx or patience run out: no.
+func (p *patience) again(ctx context.Context, err error) bool {
+	if err == nil {
+		p.failing = time.Time{}
+		return false
+	}
+	if ctx.Err() != nil || !unreachable(err) || (!p.failing.IsZero() && time.Since(p.failing) > watchPatience) {
+		return false
+	}
+	if p.failing.IsZero() {
+		p.failing = time.Now()
+		fmt.Printf("status of %s does not answer yet; still %s (%v)\n", p.id, p.doing, err)
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Second):
+	}
+	return true
 }
 
 // unreachable reports an error Ferry exits 4 for: Temporal, or the run's status, not answering.
@@ -482,7 +504,7 @@ func watch(c *cli.Context, s *session, id string) error {
 	lines := 0
 	tick := time.NewTicker(300 * time.Millisecond)
 	defer tick.Stop()
-	var failing time.Time // since when status has not answered
+	p := patience{id: id, doing: "watching"}
 	for {
 		st, pend, err := fetchStatus(c.Context, s.client, id)
 		if err != nil && c.Context.Err() == nil && s.rehost(c) {
@@ -490,20 +512,12 @@ func watch(c *cli.Context, s *session, id string) error {
 			lines = 0
 			continue
 		}
-		// A status query can time out while the run's worker comes back (after a kill -9 the
-		// server first tries the dead worker): keep watching for a while before giving up.
-		if err != nil && c.Context.Err() == nil && unreachable(err) && (failing.IsZero() || time.Since(failing) < watchPatience) {
-			if failing.IsZero() {
-				failing = time.Now()
-				fmt.Printf("status of %s does not answer yet; still watching (%v)\n", id, err)
-			}
-			time.Sleep(time.Second)
+		if p.again(c.Context, err) {
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		failing = time.Time{}
 		if tty {
 			out := render(st, pend, time.Now())
 			if lines > 0 {

@@ -731,7 +731,7 @@ func allListed(ends kadm.ListedOffsets, parts []Partition, rename func(string) s
 	return true
 }
 
-// maxRecordBytes is the largest record the mirror copies: what it buffers at most.
+// maxRecordBytes is the largest record the mirror copies: what each lane buffers at most.
 const maxRecordBytes = 64 << 20
 
 // defaultBatchBytes is Kafka's default max.message.bytes, for a topic whose limit is unknown.
