@@ -57,7 +57,21 @@ func Runbook(ctx workflow.Context, in Input) (*Status, error) {
 	r.showDetails(ctx)
 	// Let approve/pause calls that are being handled finish before the run closes.
 	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
-	return r.status(), err
+	return r.status(), r.withStatus(err)
+}
+
+// withStatus makes a failed or cancelled run's error carry its final status, as a run that
+// succeeded returns it: the server keeps it, so the run's steps show with no worker to
+// replay it (ferry status on a server whose workers are gone, reports over many drills).
+func (r *runner) withStatus(err error) error {
+	var failed *temporal.ApplicationError
+	switch {
+	case temporal.IsCanceledError(err):
+		return temporal.NewCanceledError(r.state.Error, r.status())
+	case errors.As(err, &failed) && failed.Type() == string(contract.RunbookFailed):
+		return contract.RunbookFailed.FailWith(r.status(), "%s", r.state.Error)
+	}
+	return err
 }
 
 type runner struct {

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
@@ -248,7 +249,9 @@ type activityInfo struct {
 // fetchStatus asks the server how the run's execution stands, then the run for its status,
 // and the server for its running activities (their heartbeat details are the steps'
 // progress). The execution status comes first: a run terminated from outside or timed out
-// cannot say so itself, and its last state would read as alive.
+// cannot say so itself, and its last state would read as alive. A run that finished on its
+// own answers from the server's record (closeEvent): no worker need be up, and reports over
+// many drills replay none of them.
 func fetchStatus(ctx context.Context, cl client.Client, id string) (*workflows.Status, map[string]*activityInfo, error) {
 	qctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
@@ -261,12 +264,17 @@ func fetchStatus(ctx context.Context, cl client.Client, id string) (*workflows.S
 		}
 		return nil, nil, cli.Exit(fmt.Sprintf("status of %s: %v", id, err), exitUnreachable)
 	}
+	info := desc.GetWorkflowExecutionInfo()
+	if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		if st := closeEvent(qctx, cl, info); st != nil {
+			return st, map[string]*activityInfo{}, nil
+		}
+	}
 	var st workflows.Status
 	v, qerr := cl.QueryWorkflow(qctx, id, "", workflows.QueryStatus)
 	if qerr == nil {
 		qerr = v.Get(&st)
 	}
-	info := desc.GetWorkflowExecutionInfo()
 	switch info.GetStatus() {
 	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
 		ended(ctx, cl, id, info, &st)
@@ -378,6 +386,34 @@ func ended(ctx context.Context, cl client.Client, id string, info *workflowpb.Wo
 			ss.EndedAt = &st.EndedAt
 		}
 	}
+}
+
+// closeEvent reads a finished run's status from the server's record of its end, which no
+// worker need replay. A run returns its status when it succeeds and carries it in its error
+// when it fails or is cancelled; nil for a run recorded before it did, or ended from outside.
+func closeEvent(ctx context.Context, cl client.Client, info *workflowpb.WorkflowExecutionInfo) *workflows.Status {
+	ex := info.GetExecution()
+	it := cl.GetWorkflowHistory(ctx, ex.GetWorkflowId(), ex.GetRunId(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			return nil
+		}
+		var carried []*commonpb.Payload
+		if a := e.GetWorkflowExecutionCompletedEventAttributes(); a != nil {
+			carried = a.GetResult().GetPayloads()
+		} else if a := e.GetWorkflowExecutionFailedEventAttributes(); a != nil {
+			carried = a.GetFailure().GetApplicationFailureInfo().GetDetails().GetPayloads()
+		} else if a := e.GetWorkflowExecutionCanceledEventAttributes(); a != nil {
+			carried = a.GetDetails().GetPayloads() // the message, then the status
+			carried = carried[min(1, len(carried)):]
+		}
+		var st workflows.Status
+		if len(carried) == 1 && converter.GetDefaultDataConverter().FromPayload(carried[0], &st) == nil && st.RunID != "" {
+			return &st
+		}
+	}
+	return nil
 }
 
 func orUnknown(s string) string {

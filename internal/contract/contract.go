@@ -61,6 +61,11 @@ func (f Failure) Fail(format string, args ...any) error {
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), string(f), nil)
 }
 
+// FailWith is Fail carrying details, which the server's record of the failure keeps.
+func (f Failure) FailWith(details any, format string, args ...any) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), string(f), nil, details)
+}
+
 // Types lists failure types as Temporal's retry policies take them.
 func Types(fs ...Failure) []string {
 	out := make([]string, len(fs))

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -284,5 +285,42 @@ func TestCLIServerWithoutWorker(t *testing.T) {
 	defer func() { _ = w.Process.Kill(); _ = w.Wait() }()
 	if out, code := c.run("watch", "waits"); code != 0 || !strings.Contains(out, "succeeded") {
 		t.Fatalf("watch once a worker runs: %d %s", code, out)
+	}
+	dir := t.TempDir()
+	fails, waiting := filepath.Join(dir, "fails.yaml"), filepath.Join(dir, "waiting.yaml")
+	_ = os.WriteFile(fails, []byte("apiVersion: ferry.dev/v1alpha1\nkind: Runbook\nmetadata: {name: fails}\nsteps:\n  - {id: a, uses: noop}\n  - {id: b, uses: fail, with: {message: drill found the standby behind}}\n"), 0o600)
+	_ = os.WriteFile(waiting, []byte("apiVersion: ferry.dev/v1alpha1\nkind: Runbook\nmetadata: {name: waiting}\nsteps:\n  - {id: a, uses: noop}\n  - {id: go_ahead, uses: approval}\n"), 0o600)
+	if out, code := c.run("run", "--id", "fails", fails); code == 0 || !strings.Contains(out, "drill found the standby behind") {
+		t.Fatalf("run of a failing runbook: %d %s", code, out)
+	}
+	if out, code := c.run("run", "--detach", "--id", "cancelled", waiting); code != 0 {
+		t.Fatalf("run: %d %s", code, out)
+	}
+	if out, code := c.run("cancel", "--wait", "cancelled"); code != 0 || !strings.Contains(out, "cancelled") {
+		t.Fatalf("cancel: %d %s", code, out)
+	}
+
+	// With every worker gone, runs that finished on their own still answer, at once and in
+	// full, from the server's record of their end.
+	_ = w.Process.Kill()
+	_ = w.Wait()
+	for id, want := range map[string][]string{
+		"waits":     {`runbook noop  SUCCEEDED`, `✓ a +noop +succeeded`},
+		"fails":     {`runbook fails  FAILED`, `✓ a +noop +succeeded`, `✗ b +fail +failed`, `error: step b: drill found the standby behind`},
+		"cancelled": {`runbook waiting  CANCELLED`, `✓ a +noop +succeeded`, `⊘ go_ahead +approval +cancelled`, `error: cancelled`},
+	} {
+		start := time.Now()
+		out, code := c.run("status", id)
+		if code != 0 {
+			t.Fatalf("status of %s, no worker: exit %d %s", id, code, out)
+		}
+		for _, w := range want {
+			if !regexp.MustCompile(w).MatchString(out) {
+				t.Errorf("status of %s, no worker: no %q in\n%s", id, w, out)
+			}
+		}
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("status of %s waited %v for a worker", id, took)
+		}
 	}
 }
