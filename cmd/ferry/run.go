@@ -18,6 +18,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
@@ -246,6 +247,9 @@ type activityInfo struct {
 	LastFailure   string         `json:"lastFailure,omitempty"`
 }
 
+// statusPatience is how long one status query waits for the run's worker to answer.
+const statusPatience = 15 * time.Second
+
 // fetchStatus asks the server how the run's execution stands, then the run for its status,
 // and the server for its running activities (their heartbeat details are the steps'
 // progress). The execution status comes first: a run terminated from outside or timed out
@@ -253,7 +257,7 @@ type activityInfo struct {
 // own answers from the server's record (closeEvent): no worker need be up, and reports over
 // many drills replay none of them.
 func fetchStatus(ctx context.Context, cl client.Client, id string) (*workflows.Status, map[string]*activityInfo, error) {
-	qctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	qctx, cancel := context.WithTimeout(ctx, statusPatience)
 	defer cancel()
 	desc, err := cl.DescribeWorkflowExecution(qctx, id, "")
 	if err != nil {
@@ -282,8 +286,14 @@ func fetchStatus(ctx context.Context, cl client.Client, id string) (*workflows.S
 	}
 	if qerr != nil {
 		msg := fmt.Sprintf("status of %s: %v", id, qerr)
+		if gaveUp(qctx, qerr) && ctx.Err() == nil {
+			msg = fmt.Sprintf("status of %s: no worker answered in time (%v)", id, qerr)
+		}
 		if why := noWorker(ctx, cl); why != "" {
 			msg += "; " + why
+		}
+		if last := lastRecorded(desc); last != "" {
+			msg += "; " + last
 		}
 		return nil, nil, cli.Exit(msg, exitUnreachable)
 	}
@@ -310,6 +320,45 @@ func fetchStatus(ctx context.Context, cl client.Client, id string) (*workflows.S
 		}
 	}
 	return &st, pend, nil
+}
+
+// gaveUp says a query ended unanswered: our wait ran out, or the server stopped waiting for
+// a worker (it cuts a query off before the caller's deadline, as a cancelled stream).
+func gaveUp(qctx context.Context, err error) bool {
+	var deadline *serviceerror.DeadlineExceeded
+	var cancelled *serviceerror.Canceled
+	return qctx.Err() != nil || errors.As(err, &deadline) || errors.As(err, &cancelled)
+}
+
+// lastRecorded says where the server last saw a run that does not answer itself: the phase
+// and steps it last set (FerryPhase, FerryStep) and its steps' activities in flight.
+func lastRecorded(desc *workflowservice.DescribeWorkflowExecutionResponse) string {
+	dc := converter.GetDefaultDataConverter()
+	fields := desc.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()
+	var phase, steps string
+	if p := fields[workflows.SearchAttributePhase]; p != nil {
+		_ = dc.FromPayload(p, &phase)
+	}
+	if p := fields[workflows.SearchAttributeStep]; p != nil {
+		_ = dc.FromPayload(p, &steps)
+	}
+	var parts []string
+	if phase != "" {
+		at := "the server last recorded it " + phase
+		if steps != "" {
+			at += " at " + printable(steps)
+		}
+		parts = append(parts, at)
+	}
+	for _, pa := range desc.GetPendingActivities() {
+		ai := pending(pa)
+		line := fmt.Sprintf("step %s %s, attempt %d", printable(ai.Step), ai.State, ai.Attempt)
+		if !ai.LastHeartbeat.IsZero() {
+			line += fmt.Sprintf(", last heartbeat %s ago", time.Since(ai.LastHeartbeat).Round(time.Second))
+		}
+		parts = append(parts, line)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // mergeShards makes one progress of a mirror's copy activities (one per shard): records,

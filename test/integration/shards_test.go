@@ -266,7 +266,8 @@ func serverProcess(t *testing.T, c *cli) (string, *env) {
 
 // A ferry server --no-worker hosts Temporal only: a run started there says no worker polls
 // and waits, its status says why it cannot answer (exit 4), and a ferry worker process
-// started later runs it to the end.
+// started later runs it to the end. Once every worker is gone again, finished runs answer
+// status in full, and a running one says where the server last saw it.
 func TestCLIServerWithoutWorker(t *testing.T) {
 	c := newCLI(t)
 	addr, _ := serverProcess(t, c)
@@ -275,7 +276,8 @@ func TestCLIServerWithoutWorker(t *testing.T) {
 	if out, code := c.run("run", "--detach", "--id", "waits", file); code != 0 || !strings.Contains(out, "no worker polls task queue ferry") {
 		t.Fatalf("run on a server without a worker: %d %s", code, out)
 	}
-	if out, code := c.run("status", "waits"); code != 4 || !strings.Contains(out, "no worker polls task queue ferry") {
+	if out, code := c.run("status", "waits"); code != 4 || !strings.Contains(out, "no worker polls task queue ferry") ||
+		!strings.Contains(out, "the server last recorded it running") {
 		t.Fatalf("status with no worker to answer: %d %s", code, out)
 	}
 	w := exec.Command(ferryBin, "--address", addr, "worker")
@@ -298,6 +300,21 @@ func TestCLIServerWithoutWorker(t *testing.T) {
 	}
 	if out, code := c.run("cancel", "--wait", "cancelled"); code != 0 || !strings.Contains(out, "cancelled") {
 		t.Fatalf("cancel: %d %s", code, out)
+	}
+	// billing is 20 records behind on orders/1: its groups.wait goes on, heartbeating.
+	origin := kfakeCluster(t)
+	seedOrigin(t, origin)
+	draining := filepath.Join(dir, "draining.yaml")
+	_ = os.WriteFile(draining, fmt.Appendf(nil, "apiVersion: ferry.dev/v1alpha1\nkind: Runbook\nmetadata: {name: draining}\nclusters:\n  origin: {bootstrap: [%q]}\nsteps:\n  - {id: drained, uses: groups.wait, with: {cluster: origin, groups: [billing]}}\n", origin), 0o600)
+	if out, code := c.run("run", "--detach", "--id", "draining", draining); code != 0 {
+		t.Fatalf("run: %d %s", code, out)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
+		if out, _ := c.run("status", "draining"); strings.Contains(out, "lag") {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("groups.wait reports no lag:\n%s", out)
+		}
 	}
 
 	// With every worker gone, runs that finished on their own still answer, at once and in
@@ -322,5 +339,11 @@ func TestCLIServerWithoutWorker(t *testing.T) {
 		if took := time.Since(start); took > 10*time.Second {
 			t.Errorf("status of %s waited %v for a worker", id, took)
 		}
+	}
+	// A run still going cannot answer, but the server says where it last stood.
+	if out, code := c.run("status", "draining"); code != 4 || !strings.Contains(out, "status of draining: no worker answered in time") ||
+		!strings.Contains(out, "the server last recorded it running at drained") ||
+		!regexp.MustCompile(`step drained started, attempt 1, last heartbeat \d+s ago`).MatchString(out) {
+		t.Errorf("status of a running run, no worker: %d %s", code, out)
 	}
 }
