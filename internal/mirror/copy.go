@@ -255,6 +255,15 @@ func (c *copier) start(ctx context.Context) error {
 		}
 		c.lanes = append(c.lanes, lane)
 	}
+	if c.cfg.Heartbeat != nil {
+		// The first heartbeat is on the target before the first record: whoever sees records
+		// copied (a standby watch right after the first copy) sees the flow's heartbeat too.
+		now := time.Now()
+		if err := c.lanes[0].ProduceSync(ctx, c.heartbeatRecord(now)).FirstErr(); err != nil {
+			return fmt.Errorf("heartbeat: %w", err)
+		}
+		c.heartbeatAt.Store(&now)
+	}
 	return c.discover(ctx)
 }
 
@@ -285,7 +294,7 @@ func (c *copier) discover(ctx context.Context) error {
 
 // loop polls, copies and does the periodic chores until ctx ends or an error stops it.
 func (c *copier) loop(ctx context.Context) error {
-	lastDiscover, lastHeartbeat := time.Now(), time.Time{}
+	lastDiscover, lastHeartbeat := time.Now(), time.Now() // start wrote the first heartbeat
 	for {
 		if e := c.produceErr.Load(); e != nil {
 			return *e
@@ -475,11 +484,16 @@ func (c *copier) produced(r *kgo.Record, err error) {
 	c.produceErr.CompareAndSwap(nil, &e)
 }
 
-// heartbeat writes a MirrorMaker 2 heartbeat of the flow.
-func (c *copier) heartbeat(at time.Time) {
+// heartbeatRecord is the flow's MirrorMaker 2 heartbeat written at a time.
+func (c *copier) heartbeatRecord(at time.Time) *kgo.Record {
 	hb := *c.cfg.Heartbeat
 	hb.Timestamp = at
-	c.lanes[0].Produce(context.Background(), hb.Record(), func(_ *kgo.Record, err error) {
+	return hb.Record()
+}
+
+// heartbeat writes a heartbeat of the flow after what the first lane holds.
+func (c *copier) heartbeat(at time.Time) {
+	c.lanes[0].Produce(context.Background(), c.heartbeatRecord(at), func(_ *kgo.Record, err error) {
 		if err != nil {
 			e := fmt.Errorf("heartbeat: %w", err)
 			c.produceErr.CompareAndSwap(nil, &e)

@@ -5,13 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/ferryhq/ferry/internal/mm2topic"
 )
@@ -367,6 +370,58 @@ func TestHeartbeatsInMirrorMakerFormat(t *testing.T) {
 	})
 	if err != nil || beats == 0 {
 		t.Fatalf("%d heartbeats, %v", beats, err)
+	}
+}
+
+// A mirror's first heartbeat is on the target before its first record, so whoever sees
+// records copied (a standby watch right after the first copy) finds the flow's heartbeat.
+func TestMirrorHeartbeatsBeforeItsFirstRecord(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	var mu sync.Mutex
+	var written []string // the topics of each produce request, in the order the target took them
+	c.ControlKey(kmsg.Produce.Int16(), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, rt := range kreq.(*kmsg.ProduceRequest).Topics {
+			w := rt.Topic
+			if w == "" {
+				w = fmt.Sprintf("%x", rt.TopicID) // Produce v13 names topics by id
+			}
+			written = append(written, w)
+		}
+		return nil, nil, false
+	})
+	origin, target := cluster(t), []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
+	createTopic(t, origin, "x", 1)
+	produce(t, origin, "x", 1, 3, 0)
+	mirrorUntil(t, Config{Origin: origin, Target: target, SyncTopic: mm2topic.OffsetSyncs("eu"), Heartbeat: &Heartbeat{Source: "na", Target: "eu"}, HeartbeatInterval: time.Hour}, 3)
+
+	topics, err := kadm.NewClient(client(t, target)).ListTopics(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := func(w string) string {
+		for _, td := range topics {
+			if w == fmt.Sprintf("%x", [16]byte(td.ID)) {
+				return td.Topic
+			}
+		}
+		return w
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var order []string
+	for _, w := range written {
+		order = append(order, name(w))
+	}
+	beat, data := slices.Index(order, mm2topic.Heartbeats), slices.Index(order, "x")
+	if beat < 0 || data < 0 || beat > data {
+		t.Fatalf("the target took produce requests for %v: the heartbeat must come before x's records", order)
 	}
 }
 
