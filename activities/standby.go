@@ -29,7 +29,10 @@ type watchState struct {
 	Open      string    `json:"incident,omitempty"` // what is wrong now; "" when all is well
 	Since     time.Time `json:"since,omitzero"`     // when the open incident began
 	Status    string    `json:"status,omitempty"`   // the last check, in a few words
-	log       []string
+	// Started is when the watch first checked: a flow's first heartbeat may take until
+	// maxHeartbeatAge after it (a watch that begins with its mirror must not page at once).
+	Started time.Time `json:"started,omitzero"`
+	log     []string
 }
 
 // standbyWatch checks the standby every interval until stopped (or for p.For), alerting when
@@ -53,7 +56,10 @@ func (a *Activities) standbyWatch(ctx context.Context, in runbook.StepInput) (ru
 	}
 	for {
 		now := a.now()
-		breaches, status := a.checkStandby(ctx, in, p, maxAge, maxRPO, now)
+		if w.Started.IsZero() {
+			w.Started = now
+		}
+		breaches, status := a.checkStandby(ctx, in, p, maxAge, maxRPO, now, w.Started)
 		if ctx.Err() != nil {
 			break // stopped mid-check: what it found is not a finding
 		}
@@ -108,7 +114,8 @@ func (a *Activities) alert(ctx context.Context, in runbook.StepInput, p runbook.
 }
 
 // checkStandby measures the standby once and returns what breaches a limit, and a summary.
-func (a *Activities) checkStandby(ctx context.Context, in runbook.StepInput, p runbook.StandbyWatchParams, maxAge, maxRPO time.Duration, now time.Time) ([]string, string) {
+// No heartbeat of the flow at all breaches once the watch is maxAge old, as a stale one does.
+func (a *Activities) checkStandby(ctx context.Context, in runbook.StepInput, p runbook.StandbyWatchParams, maxAge, maxRPO time.Duration, now, started time.Time) ([]string, string) {
 	cctx, cancel := context.WithTimeout(ctx, max(2*cmp.Or(p.Interval.D(), runbook.DefaultWatchInterval), time.Minute))
 	defer cancel()
 	f, closeFn, err := a.openFlow(cctx, in)
@@ -123,8 +130,8 @@ func (a *Activities) checkStandby(ctx context.Context, in runbook.StepInput, p r
 		found, age = false, -1
 	case err != nil:
 		breaches = append(breaches, "heartbeats unreadable: "+err.Error())
-	case !found:
-		breaches = append(breaches, "no heartbeat of this flow on "+in.Replication.Target)
+	case !found && now.Sub(started) >= maxAge:
+		breaches = append(breaches, fmt.Sprintf("no heartbeat of this flow on %s in %s", in.Replication.Target, maxAge))
 	case age > maxAge:
 		breaches = append(breaches, fmt.Sprintf("heartbeat %s old (max %s): the mirror is not copying", age.Round(100*time.Millisecond), maxAge))
 	}
@@ -154,7 +161,7 @@ func standbySummary(d *flow.Drill, age time.Duration, found bool) string {
 
 // details is the watch's heartbeat: what status shows, and what a next attempt resumes from.
 func (w *watchState) details() map[string]any {
-	d := map[string]any{"checks": w.Checks, "incidents": w.Incidents, "alerts": w.Alerts, "status": w.Status}
+	d := map[string]any{"checks": w.Checks, "incidents": w.Incidents, "alerts": w.Alerts, "status": w.Status, "started": w.Started}
 	if w.Open != "" {
 		d["incident"] = w.Open
 		d["since"] = w.Since

@@ -20,7 +20,7 @@ const (
 type StandbyWatchParams struct {
 	Interval        Duration   `yaml:"interval" json:"interval,omitempty" doc:"How often to check; 30s when empty."`
 	Heartbeats      *bool      `yaml:"heartbeats" json:"heartbeats,omitempty" doc:"Check the flow's heartbeats; true when empty. Set false for a mirror that writes none (Strimzi's v1 KafkaMirrorMaker2 has no heartbeat connector)."`
-	MaxHeartbeatAge Duration   `yaml:"maxHeartbeatAge" json:"maxHeartbeatAge,omitempty" doc:"Alert when the flow's newest heartbeat on the target is older than this, or there is none: the mirror does not work. 3m when empty (three heartbeats at MirrorMaker 2's 60 s)."`
+	MaxHeartbeatAge Duration   `yaml:"maxHeartbeatAge" json:"maxHeartbeatAge,omitempty" doc:"Alert when the flow's newest heartbeat on the target is older than this, or none has come this long after the watch began: the mirror does not work. 3m when empty (three heartbeats at MirrorMaker 2's 60 s)."`
 	MaxRPO          Duration   `yaml:"maxRPO" json:"maxRPO,omitempty" doc:"Alert when the oldest origin record not yet on the target is older than this; 5m when empty."`
 	MaxBehind       *int64     `yaml:"maxBehind" json:"maxBehind,omitempty" doc:"Alert when a group's position on the target is more than this many records behind its exact position, or missing; no limit when empty."`
 	Groups          *Patterns  `yaml:"groups" json:"groups,omitempty" doc:"Groups to check on the target; the replication's groups when empty."`

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ferryhq/ferry/internal/mirror"
+	"github.com/ferryhq/ferry/runbook"
 	"github.com/ferryhq/ferry/workflows"
 )
 
@@ -95,23 +96,7 @@ steps:
     endWith: keep
 `, origin, target)
 	p := plan(t, src)
-	rep := p.Replication
-	// The standby's mirror runs beside the run, as a backup run's would.
-	runMirror := func() (stop func()) {
-		mctx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() {
-			done <- mirror.Run(mctx, mirror.Config{Origin: []kgo.Opt{kgo.SeedBrokers(origin)}, Target: []kgo.Opt{kgo.SeedBrokers(target)},
-				SyncTopic: rep.SyncTopic(), Select: rep.Topics.Select, Rename: rep.TargetTopic, Discover: 100 * time.Millisecond,
-				Heartbeat: &mirror.Heartbeat{Source: rep.OriginAlias(), Target: rep.Target}, HeartbeatInterval: 200 * time.Millisecond})
-		}()
-		return func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("mirror: %v", err)
-			}
-		}
-	}
+	runMirror := func() (stop func()) { return standbyMirror(t, ctx, p.Replication, origin, target) }
 	stopMirror := runMirror()
 
 	e := start(t, "", newSteps())
@@ -151,4 +136,69 @@ steps:
 		t.Fatalf("watch: %s %v", w.Status, w.Outputs)
 	}
 	t.Logf("watch outputs: %v", w.Outputs)
+}
+
+// standbyMirror runs the builtin mirror of rep from origin to target, heartbeating every
+// 200 ms, as a backup run's mirror would, until the returned stop.
+func standbyMirror(t *testing.T, ctx context.Context, rep *runbook.Replication, origin, target string) (stop func()) {
+	mctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- mirror.Run(mctx, mirror.Config{Origin: []kgo.Opt{kgo.SeedBrokers(origin)}, Target: []kgo.Opt{kgo.SeedBrokers(target)},
+			SyncTopic: rep.SyncTopic(), Select: rep.Topics.Select, Rename: rep.TargetTopic, Discover: 100 * time.Millisecond,
+			Heartbeat: &mirror.Heartbeat{Source: rep.OriginAlias(), Target: rep.Target}, HeartbeatInterval: 200 * time.Millisecond})
+	}()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("mirror: %v", err)
+		}
+	}
+}
+
+// A watch that begins with its mirror finds no heartbeat at its first checks: that is not an
+// incident until maxHeartbeatAge has passed with none. A flow whose mirror never comes alerts
+// then.
+func TestStandbyWatchGivesAFirstHeartbeatTime(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	origin, target, unmirrored := kfakeCluster(t), kfakeCluster(t), kfakeCluster(t)
+	seedOrigin(t, origin) // records from 2023: maxRPO is set past their age
+	hook := &webhook{}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	t.Setenv("STANDBY_ALERTS", srv.URL)
+	watched := func(target string) string {
+		return fmt.Sprintf(`clusters:
+  origin: {bootstrap: "%s"}
+  target: {bootstrap: "%s"}
+replication: {origin: origin, target: target, topics: {include: [orders]}}
+steps:
+  - id: standby
+    parallel:
+      - id: watch
+        uses: standby.watch
+        with: {interval: 200ms, maxHeartbeatAge: 3s, maxRPO: 100000h, webhook: {env: STANDBY_ALERTS}}
+      - {id: keep, uses: approval, with: {message: "stop watching?"}}
+    endWith: keep
+`, origin, target)
+	}
+	e := start(t, "", newSteps())
+	p := plan(t, watched(target))
+	e.run("starting", workflows.Input{Plan: p})
+	e.waitFor("starting", "the watch to run", func(s *workflows.Status) bool { return step(s, "keep").Status == workflows.StepWaiting })
+	defer standbyMirror(t, ctx, p.Replication, origin, target)()
+	time.Sleep(4 * time.Second) // past maxHeartbeatAge: the mirror's heartbeats came in time
+	if posts := hook.all(); len(posts) > 0 {
+		t.Fatalf("alerts while the standby's mirror starts: %v", posts)
+	}
+
+	e.run("never", workflows.Input{Plan: plan(t, watched(unmirrored))})
+	e.waitFor("never", "the watch to run", func(s *workflows.Status) bool { return step(s, "keep").Status == workflows.StepWaiting })
+	began := time.Now()
+	alert := hook.wait(t, "ALERT", 20*time.Second)
+	t.Logf("alert %.1fs after the watch began: %s", alert.at.Sub(began).Seconds(), alert.text)
+	if !strings.Contains(alert.text, "no heartbeat of this flow on target in 3s") || alert.at.Sub(began) < 2*time.Second {
+		t.Fatalf("a flow with no mirror: %s, %.1fs after the watch began", alert.text, alert.at.Sub(began).Seconds())
+	}
 }
