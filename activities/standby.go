@@ -29,6 +29,8 @@ type watchState struct {
 	Open      string    `json:"incident,omitempty"` // what is wrong now; "" when all is well
 	Since     time.Time `json:"since,omitzero"`     // when the open incident began
 	Status    string    `json:"status,omitempty"`   // the last check, in a few words
+	// Breached is when checks began to breach while no incident is open: the next one opens it.
+	Breached time.Time `json:"breached,omitzero"`
 	// Started is when the watch first checked: a flow's first heartbeat may take until
 	// maxHeartbeatAge after it (a watch that begins with its mirror must not page at once).
 	Started time.Time `json:"started,omitzero"`
@@ -36,7 +38,7 @@ type watchState struct {
 }
 
 // standbyWatch checks the standby every interval until stopped (or for p.For), alerting when
-// a check breaches a limit and again when all pass, once per incident. Stopped, it returns
+// two checks in a row breach a limit and again when all pass, once per incident. Stopped, it returns
 // what it saw: the step succeeds with its incident log.
 func (a *Activities) standbyWatch(ctx context.Context, in runbook.StepInput) (runbook.StepResult, error) {
 	p, err := decode[runbook.StandbyWatchParams](in)
@@ -65,7 +67,9 @@ func (a *Activities) standbyWatch(ctx context.Context, in runbook.StepInput) (ru
 		}
 		w.Checks++
 		w.Status = status
-		a.judge(ctx, in, p, &w, breaches, now)
+		if text := w.judge(fmt.Sprintf("%s → %s (run %s)", in.Replication.Origin, in.Replication.Target, in.RunID), breaches, now); text != "" {
+			a.alert(ctx, in, p, &w, text)
+		}
 		progress(ctx, w.details())
 		select {
 		case <-ctx.Done():
@@ -81,21 +85,29 @@ func (a *Activities) standbyWatch(ctx context.Context, in runbook.StepInput) (ru
 	return result(map[string]any{"checks": w.Checks, "incidents": w.Incidents, "alerts": w.Alerts, "log": list(w.log[max(len(w.log)-maxIncidentLog, 0):])})
 }
 
-// judge opens an incident on a breach and closes it when all checks pass, alerting each time.
-func (a *Activities) judge(ctx context.Context, in runbook.StepInput, p runbook.StandbyWatchParams, w *watchState, breaches []string, now time.Time) {
+// judge opens an incident when a second check in a row breaches a limit and closes it when all
+// checks pass, and returns what to alert then ("" for nothing). One failing check alone is a
+// moment that may pass (a first copy finishing its last records): it pages nobody. flow names
+// the standby and its run in the alert.
+func (w *watchState) judge(flow string, breaches []string, now time.Time) string {
 	switch {
+	case len(breaches) > 0 && w.Open == "" && w.Breached.IsZero():
+		w.Breached = now
 	case len(breaches) > 0 && w.Open == "":
-		w.Open, w.Since = strings.Join(breaches, "; "), now
+		w.Open, w.Since, w.Breached = strings.Join(breaches, "; "), w.Breached, time.Time{}
 		w.Incidents++
-		a.alert(ctx, in, p, w, fmt.Sprintf("ALERT standby %s → %s (run %s): %s", in.Replication.Origin, in.Replication.Target, in.RunID, w.Open))
+		return fmt.Sprintf("ALERT standby %s: %s", flow, w.Open)
 	case len(breaches) > 0:
 		w.Open = strings.Join(breaches, "; ") // still open: say what is wrong now, alert no more
 	case w.Open != "":
 		lasted := now.Sub(w.Since).Round(time.Second)
 		w.log = append(w.log, fmt.Sprintf("%s: %s (recovered after %s)", w.Since.UTC().Format(time.RFC3339), w.Open, lasted))
-		a.alert(ctx, in, p, w, fmt.Sprintf("RECOVERED standby %s → %s (run %s) after %s: %s", in.Replication.Origin, in.Replication.Target, in.RunID, lasted, w.Status))
 		w.Open, w.Since = "", time.Time{}
+		return fmt.Sprintf("RECOVERED standby %s after %s: %s", flow, lasted, w.Status)
+	default:
+		w.Breached = time.Time{}
 	}
+	return ""
 }
 
 // alert posts text to the webhook, or logs it without one. A webhook that fails is logged and
@@ -162,6 +174,9 @@ func standbySummary(d *flow.Drill, age time.Duration, found bool) string {
 // details is the watch's heartbeat: what status shows, and what a next attempt resumes from.
 func (w *watchState) details() map[string]any {
 	d := map[string]any{"checks": w.Checks, "incidents": w.Incidents, "alerts": w.Alerts, "status": w.Status, "started": w.Started}
+	if !w.Breached.IsZero() {
+		d["breached"] = w.Breached
+	}
 	if w.Open != "" {
 		d["incident"] = w.Open
 		d["since"] = w.Since

@@ -40,7 +40,7 @@ func init() {
 	})
 	Register(StepType{
 		Name: StepStandbyWatch, NeedsReplication: true, Params: StandbyWatchParams{}, DefaultTimeout: 10 * 365 * 24 * time.Hour,
-		Summary: "Watch a standby while it runs: heartbeat freshness, RPO and group positions, alerting once per incident and again when it recovers.",
+		Summary: "Watch a standby while it runs: heartbeat freshness, RPO and group positions, alerting once per incident (a breach two checks in a row) and again when it recovers.",
 		Doc: "Every interval it reads, on both clusters and changing nothing: the age of the flow's newest heartbeat on the target (written by Ferry's mirror and by MirrorMaker 2 alike), " +
 			"the RPO (age of the oldest origin record not yet on the target), and how far each group's target position is behind its exact one. " +
 			"A breach opens an incident: one alert names what is wrong; when every check passes again, one more says it recovered and how long it lasted. " +
