@@ -82,19 +82,7 @@ func TestStandbyWatchAlertsOncePerIncident(t *testing.T) {
 	srv := httptest.NewServer(hook)
 	defer srv.Close()
 	t.Setenv("STANDBY_ALERTS", srv.URL)
-	src := fmt.Sprintf(`clusters:
-  origin: {bootstrap: "%s"}
-  target: {bootstrap: "%s"}
-replication: {origin: origin, target: target, topics: {include: [orders]}, groups: {include: [billing]}}
-steps:
-  - id: standby
-    parallel:
-      - id: watch
-        uses: standby.watch
-        with: {interval: 200ms, maxHeartbeatAge: 2s, maxRPO: 1h, webhook: {env: STANDBY_ALERTS}}
-      - {id: keep, uses: approval, with: {message: "stop watching?"}}
-    endWith: keep
-`, origin, target)
+	src := watchRunbook(origin, target, ", groups: {include: [billing]}", "maxHeartbeatAge: 2s, maxRPO: 1h")
 	p := plan(t, src)
 	runMirror := func() (stop func()) { return standbyMirror(t, ctx, p.Replication, origin, target) }
 	stopMirror := runMirror()
@@ -138,6 +126,24 @@ steps:
 	t.Logf("watch outputs: %v", w.Outputs)
 }
 
+// watchRunbook watches the standby of origin's orders (and the groups given) on target, checking
+// every 200 ms within limits and alerting STANDBY_ALERTS, until the approval beside it.
+func watchRunbook(origin, target, groups, limits string) string {
+	return fmt.Sprintf(`clusters:
+  origin: {bootstrap: "%s"}
+  target: {bootstrap: "%s"}
+replication: {origin: origin, target: target, topics: {include: [orders]}%s}
+steps:
+  - id: standby
+    parallel:
+      - id: watch
+        uses: standby.watch
+        with: {interval: 200ms, %s, webhook: {env: STANDBY_ALERTS}}
+      - {id: keep, uses: approval, with: {message: "stop watching?"}}
+    endWith: keep
+`, origin, target, groups, limits)
+}
+
 // standbyMirror runs the builtin mirror of rep from origin to target, heartbeating every
 // 200 ms, as a backup run's mirror would, until the returned stop.
 func standbyMirror(t *testing.T, ctx context.Context, rep *runbook.Replication, origin, target string) (stop func()) {
@@ -169,19 +175,7 @@ func TestStandbyWatchGivesAFirstHeartbeatTime(t *testing.T) {
 	defer srv.Close()
 	t.Setenv("STANDBY_ALERTS", srv.URL)
 	watched := func(target string) string {
-		return fmt.Sprintf(`clusters:
-  origin: {bootstrap: "%s"}
-  target: {bootstrap: "%s"}
-replication: {origin: origin, target: target, topics: {include: [orders]}}
-steps:
-  - id: standby
-    parallel:
-      - id: watch
-        uses: standby.watch
-        with: {interval: 200ms, maxHeartbeatAge: 3s, maxRPO: 100000h, webhook: {env: STANDBY_ALERTS}}
-      - {id: keep, uses: approval, with: {message: "stop watching?"}}
-    endWith: keep
-`, origin, target)
+		return watchRunbook(origin, target, "", "maxHeartbeatAge: 3s, maxRPO: 100000h")
 	}
 	e := start(t, "", newSteps())
 	p := plan(t, watched(target))
