@@ -57,19 +57,20 @@ func Runbook(ctx workflow.Context, in Input) (*Status, error) {
 	r.showDetails(ctx)
 	// Let approve/pause calls that are being handled finish before the run closes.
 	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
-	return r.status(), r.withStatus(err)
+	st := r.status()
+	return st, r.withStatus(err, st)
 }
 
 // withStatus makes a failed or cancelled run's error carry its final status, as a run that
 // succeeded returns it: the server keeps it, so the run's steps show with no worker to
 // replay it (ferry status on a server whose workers are gone, reports over many drills).
-func (r *runner) withStatus(err error) error {
+func (r *runner) withStatus(err error, st *Status) error {
 	var failed *temporal.ApplicationError
 	switch {
 	case temporal.IsCanceledError(err):
-		return temporal.NewCanceledError(r.state.Error, r.status())
+		return temporal.NewCanceledError(r.state.Error, st)
 	case errors.As(err, &failed) && failed.Type() == string(contract.RunbookFailed):
-		return contract.RunbookFailed.FailWith(r.status(), "%s", r.state.Error)
+		return contract.RunbookFailed.FailWith(st, "%s", r.state.Error)
 	}
 	return err
 }
